@@ -1,0 +1,2 @@
+//! `memora-bench`: the load generator (placeholder until written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Persistence: the write-ahead journal, redb checkpoints, recovery (persistence.md).

@@ -1,0 +1,2 @@
+//! Players: accounts, passwords, sessions, wallet and streaks (players.md).
+//! Pure domain code: no I/O, no locks, no clock reads.
