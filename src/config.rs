@@ -1,0 +1,502 @@
+//! Configuration: the embedded commented default (`config.toml`), an optional file given
+//! with `--config`, and `MEMORA_SECTION__KEY` environment overrides (operations.md).
+//!
+//! Loading is layered with `figment`: embedded default ← file ← environment ← `*_FILE`
+//! secrets. Every layer is checked against the same structs (`deny_unknown_fields`), so a
+//! misspelt key fails at start with a message naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The shipped default configuration, embedded so `memora print-config` can show it.
+pub const DEFAULT_TOML: &str = include_str!("../config.toml");
+
+/// Configuration sections; only environment variables naming one of these are read
+/// (so `MEMORA_TEST_*` variables used by tests are ignored).
+const SECTIONS: &[&str] = &[
+    "http",
+    "storage",
+    "journal",
+    "checkpoint",
+    "progress",
+    "players",
+    "auth",
+    "rate_limits",
+    "log",
+];
+
+/// Keys whose values are secrets: redacted by `print-config`. None exist yet in the
+/// foundation; the mirror URL and S3 keys join this list when they land.
+const SECRET_KEYS: &[(&str, &str)] = &[];
+
+/// The effective configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[http]`
+    pub http: HttpConfig,
+    /// `[storage]`
+    pub storage: StorageConfig,
+    /// `[journal]`
+    pub journal: JournalSection,
+    /// `[checkpoint]`
+    pub checkpoint: CheckpointConfig,
+    /// `[progress]`
+    pub progress: ProgressConfig,
+    /// `[players]`
+    pub players: PlayersConfig,
+    /// `[auth]`
+    pub auth: AuthConfig,
+    /// `[rate_limits]`
+    pub rate_limits: RateLimitsConfig,
+    /// `[log]`
+    pub log: LogConfig,
+}
+
+/// `[http]`: the listener and request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address (port 0 = any free port).
+    pub addr: SocketAddr,
+    /// Largest request body in bytes.
+    pub body_limit_bytes: usize,
+    /// Largest body for admin content imports, in bytes.
+    pub admin_body_limit_bytes: usize,
+    /// Request timeout in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Mount the benchmark baseline route.
+    pub bench_routes: bool,
+}
+
+/// `[storage]`: where data lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The data directory (redb file, journal).
+    pub data_dir: PathBuf,
+    /// Where snapshots go.
+    pub snapshots_dir: PathBuf,
+}
+
+/// Journal durability mode (persistence.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    /// Acknowledge after fsync.
+    Strict,
+    /// Acknowledge after write; fsync every `fsync_interval_ms`.
+    Relaxed,
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// Strict or relaxed.
+    pub durability: DurabilityMode,
+    /// Relaxed mode's fsync period, milliseconds.
+    pub fsync_interval_ms: u64,
+    /// Segment roll size, bytes.
+    pub segment_bytes: u64,
+}
+
+/// `[checkpoint]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Progress/content/accounts checkpoint period, seconds.
+    pub progress_interval_secs: u64,
+    /// Wallet checkpoint period, seconds.
+    pub wallet_interval_secs: u64,
+}
+
+/// `[progress]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressConfig {
+    /// XP per heart.
+    pub per_heart_xp: u32,
+    /// Largest `hearts` value.
+    pub max_hearts: u8,
+}
+
+/// `[players]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayersConfig {
+    /// IANA zone for students created without one.
+    pub default_timezone: String,
+    /// Devices per student.
+    pub max_devices: u32,
+}
+
+/// `[auth]`: argon2id cost parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// Passes.
+    pub argon2_iterations: u32,
+    /// Lanes.
+    pub argon2_parallelism: u32,
+}
+
+/// `[rate_limits]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// Master switch.
+    pub enabled: bool,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Human or JSON.
+    pub format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive.
+    pub level: String,
+}
+
+/// Why the configuration could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A layer did not fit the schema (figment names the key and the source).
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// A value is of the right type but out of range.
+    #[error("invalid configuration: `{key}`: {message}")]
+    Value {
+        /// Dotted key, e.g. `journal.fsync_interval_ms`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads the effective configuration: embedded default, then `file` if given, then
+    /// `MEMORA_*` variables from `env` (pass `std::env::vars()`), then `*_FILE` secrets.
+    /// Relative paths are resolved against the file's directory (or the current directory).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the offending key or file.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let base_dir = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                figment = figment.merge(Toml::string(&text));
+                path.parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."))
+            }
+            None => PathBuf::from("."),
+        };
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("MEMORA_"))
+            .collect();
+        let plain: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| !k.ends_with("_FILE") && is_config_var(k))
+            .cloned()
+            .collect();
+        // Explicit pairs (not figment's Env provider) so tests can pass their own map.
+        for (k, v) in &plain {
+            figment = figment.merge(Serialized::default(&env_key(k), parse_env_value(v)));
+        }
+        for (k, path) in env.iter().filter(|(k, _)| k.ends_with("_FILE")) {
+            let stripped = &k[..k.len() - "_FILE".len()];
+            if !is_config_var(stripped) {
+                continue;
+            }
+            let value = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: PathBuf::from(path),
+                source,
+            })?;
+            figment = figment.merge(Serialized::default(
+                &env_key(stripped),
+                value.trim_end_matches(['\r', '\n']).to_owned(),
+            ));
+        }
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        config.resolve_paths(&base_dir);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for path in [
+            &mut self.storage.data_dir,
+            &mut self.storage.snapshots_dir,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    /// Range checks that the types cannot express.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, key: &'static str, message: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Value {
+                    key,
+                    message: message.to_owned(),
+                })
+            }
+        };
+        check(
+            self.http.body_limit_bytes >= 1024,
+            "http.body_limit_bytes",
+            "must be at least 1024",
+        )?;
+        check(
+            self.http.admin_body_limit_bytes >= self.http.body_limit_bytes,
+            "http.admin_body_limit_bytes",
+            "must be at least http.body_limit_bytes",
+        )?;
+        check(
+            self.http.request_timeout_ms >= 100,
+            "http.request_timeout_ms",
+            "must be at least 100",
+        )?;
+        check(
+            (1..=60_000).contains(&self.journal.fsync_interval_ms),
+            "journal.fsync_interval_ms",
+            "must be between 1 and 60000",
+        )?;
+        check(
+            self.journal.segment_bytes >= 4096,
+            "journal.segment_bytes",
+            "must be at least 4096",
+        )?;
+        check(
+            self.checkpoint.progress_interval_secs >= 1,
+            "checkpoint.progress_interval_secs",
+            "must be at least 1",
+        )?;
+        check(
+            self.checkpoint.wallet_interval_secs >= 1,
+            "checkpoint.wallet_interval_secs",
+            "must be at least 1",
+        )?;
+        check(
+            (1..=15).contains(&self.progress.max_hearts),
+            "progress.max_hearts",
+            "must be between 1 and 15",
+        )?;
+        check(
+            self.progress.per_heart_xp <= 10_000,
+            "progress.per_heart_xp",
+            "must be at most 10000",
+        )?;
+        check(
+            jiff::tz::TimeZone::get(&self.players.default_timezone).is_ok(),
+            "players.default_timezone",
+            "not a known IANA time zone",
+        )?;
+        check(
+            (1..=100).contains(&self.players.max_devices),
+            "players.max_devices",
+            "must be between 1 and 100",
+        )?;
+        check(
+            self.auth.argon2_memory_kib >= 8 * self.auth.argon2_parallelism.max(1),
+            "auth.argon2_memory_kib",
+            "must be at least 8 × argon2_parallelism",
+        )?;
+        check(
+            self.auth.argon2_iterations >= 1,
+            "auth.argon2_iterations",
+            "must be at least 1",
+        )?;
+        check(
+            (1..=16).contains(&self.auth.argon2_parallelism),
+            "auth.argon2_parallelism",
+            "must be between 1 and 16",
+        )?;
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            "log.level",
+            "not a valid tracing filter",
+        )?;
+        Ok(())
+    }
+
+    /// Request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.http.request_timeout_ms)
+    }
+
+    /// The effective configuration as TOML, secrets replaced by `"<redacted>"`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut value = match toml::Value::try_from(self) {
+            Ok(v) => v,
+            Err(e) => return format!("# cannot render configuration: {e}\n"),
+        };
+        for (section, key) in SECRET_KEYS {
+            if let Some(v) = value
+                .get_mut(section)
+                .and_then(|s| s.as_table_mut())
+                .and_then(|t| t.get_mut(*key))
+                && v.as_str().is_some_and(|s| !s.is_empty())
+            {
+                *v = toml::Value::String("<redacted>".into());
+            }
+        }
+        toml::to_string_pretty(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Whether `MEMORA_X__Y` names a known section.
+fn is_config_var(var: &str) -> bool {
+    var.strip_prefix("MEMORA_")
+        .and_then(|rest| rest.split_once("__"))
+        .is_some_and(|(section, _)| SECTIONS.contains(&section.to_ascii_lowercase().as_str()))
+}
+
+/// `MEMORA_JOURNAL__DURABILITY` → `journal.durability`.
+fn env_key(var: &str) -> String {
+    var.trim_start_matches("MEMORA_")
+        .to_ascii_lowercase()
+        .replace("__", ".")
+}
+
+/// Environment values are typed like TOML scalars (`true`, `42`), else taken as strings.
+fn parse_env_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&wrapped) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn embedded_default_loads_and_validates() {
+        let c = Config::load(None, env(&[])).expect("default config");
+        assert_eq!(c.journal.durability, DurabilityMode::Strict);
+        assert_eq!(c.checkpoint.progress_interval_secs, 30);
+        assert_eq!(c.checkpoint.wallet_interval_secs, 900);
+        assert_eq!(c.storage.data_dir, PathBuf::from("./storage"));
+    }
+
+    #[test]
+    fn environment_overrides_and_unrelated_variables_are_ignored() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("MEMORA_JOURNAL__DURABILITY", "relaxed"),
+                ("MEMORA_HTTP__BENCH_ROUTES", "true"),
+                ("MEMORA_PROGRESS__PER_HEART_XP", "7"),
+                ("MEMORA_TEST_MARIADB_URL", "mysql://x"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("config");
+        assert_eq!(c.journal.durability, DurabilityMode::Relaxed);
+        assert!(c.http.bench_routes);
+        assert_eq!(c.progress.per_heart_xp, 7);
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[journal]\ndurabilty = \"strict\"\n").expect("write");
+        let err = Config::load(Some(&path), env(&[])).expect_err("must fail");
+        assert!(err.to_string().contains("durabilty"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Config::load(None, env(&[("MEMORA_JOURNAL__DURABILITY", "sometimes")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("durability"), "{err}");
+        let err = Config::load(None, env(&[("MEMORA_PLAYERS__DEFAULT_TIMEZONE", "Mars/Base")]))
+            .expect_err("must fail");
+        assert!(
+            err.to_string().contains("players.default_timezone"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[storage]\ndata_dir = \"data\"\n").expect("write");
+        let c = Config::load(Some(&path), env(&[])).expect("config");
+        assert_eq!(c.storage.data_dir, dir.path().join("data"));
+    }
+
+    #[test]
+    fn file_variables_supply_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("tz");
+        std::fs::write(&secret, "Europe/Paris\n").expect("write");
+        let c = Config::load(
+            None,
+            env(&[(
+                "MEMORA_PLAYERS__DEFAULT_TIMEZONE_FILE",
+                secret.to_str().expect("utf8"),
+            )]),
+        )
+        .expect("config");
+        assert_eq!(c.players.default_timezone, "Europe/Paris");
+    }
+
+    #[test]
+    fn printed_config_round_trips() {
+        let c = Config::load(None, env(&[])).expect("config");
+        let printed = c.to_redacted_toml();
+        let back: Config = toml::from_str(&printed).expect("printed config parses");
+        assert_eq!(back.http.addr, c.http.addr);
+    }
+}
