@@ -1,1 +1,4 @@
 //! Persistence: the write-ahead journal, redb checkpoints, recovery (persistence.md).
+
+pub mod codec;
+pub mod store;

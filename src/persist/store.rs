@@ -1,0 +1,453 @@
+//! The redb file (`memora.redb`): checkpointed state, written in one transaction per
+//! checkpoint and read at start (content, accounts) or lazily (a student's progress and
+//! wallet on first access). See `docs/storage.md` for the tables and the commit protocol.
+//!
+//! The store deals in encoded bytes; the engine decides what they mean (`codec`).
+
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
+
+/// Format version of the redb layout (tables and key shapes). Bumped on layout changes;
+/// a newer binary migrates older files on open, an older one refuses newer files.
+pub const STORE_FORMAT: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
+const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
+const PLAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("players");
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+/// Key: `"{player_id}\x1f{subject_id lowercased}"` (ids never contain U+001F), so one
+/// student's rows are one contiguous range.
+const PROGRESS: TableDefinition<&str, &[u8]> = TableDefinition::new("progress");
+const WALLETS: TableDefinition<&str, &[u8]> = TableDefinition::new("wallets");
+
+const KEY_FORMAT: &str = "format";
+const KEY_PROGRESS_SEQ: &str = "progress_seq";
+const KEY_WALLET_SEQ: &str = "wallet_seq";
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (a running server) holds the file.
+    #[error(
+        "{path} is in use by another Memora process (a running server holds it); stop the server first, or use the admin API of the running server instead"
+    )]
+    Locked {
+        /// The redb file.
+        path: PathBuf,
+    },
+    /// Written by a newer binary.
+    #[error(
+        "{path} has storage format {found}, newer than this binary supports ({STORE_FORMAT}); upgrade Memora"
+    )]
+    NewerFormat {
+        /// The redb file.
+        path: PathBuf,
+        /// The format found.
+        found: u64,
+    },
+    /// Any redb error (I/O, corruption), with context.
+    #[error("redb: {0}")]
+    Redb(String),
+}
+
+fn redb_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Redb(e.to_string())
+}
+
+/// The checkpoint sequences recorded in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// Journal sequence covered by the last progress/content/accounts checkpoint.
+    pub progress_seq: u64,
+    /// Journal sequence covered by the last wallet checkpoint.
+    pub wallet_seq: u64,
+}
+
+/// Everything one checkpoint writes, applied in one redb transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// New progress checkpoint sequence, if this batch is a progress checkpoint.
+    pub progress_seq: Option<u64>,
+    /// New wallet checkpoint sequence, if this batch is a wallet checkpoint.
+    pub wallet_seq: Option<u64>,
+    /// Replace the whole subjects table (content changes are rare and small).
+    pub replace_subjects: Option<Vec<(String, Vec<u8>)>>,
+    /// Replace the whole plans table.
+    pub replace_plans: Option<Vec<(String, Vec<u8>)>>,
+    /// Upserted players.
+    pub players: Vec<(String, Vec<u8>)>,
+    /// Upserted sessions, keyed by token hash.
+    pub sessions: Vec<([u8; 32], Vec<u8>)>,
+    /// Removed sessions.
+    pub sessions_deleted: Vec<[u8; 32]>,
+    /// Upserted progress rows: (player id, lowercased subject id, record).
+    pub progress: Vec<(String, String, Vec<u8>)>,
+    /// Upserted wallets.
+    pub wallets: Vec<(String, Vec<u8>)>,
+}
+
+impl Batch {
+    /// Number of rows written (for logs and metrics).
+    pub fn rows(&self) -> usize {
+        self.replace_subjects.as_ref().map_or(0, Vec::len)
+            + self.replace_plans.as_ref().map_or(0, Vec::len)
+            + self.players.len()
+            + self.sessions.len()
+            + self.sessions_deleted.len()
+            + self.progress.len()
+            + self.wallets.len()
+    }
+}
+
+/// Row counts, for `memora check` and the engine report.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Counts {
+    /// Subjects.
+    pub subjects: u64,
+    /// Plans.
+    pub plans: u64,
+    /// Players.
+    pub players: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// (student, subject) progress rows.
+    pub progress: u64,
+    /// Wallets.
+    pub wallets: u64,
+}
+
+/// The open redb file.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn progress_key(player_id: &str, subject_key: &str) -> String {
+    format!("{player_id}\u{1f}{subject_key}")
+}
+
+impl Store {
+    /// Opens (or creates) the redb file at `path`, creating every table and stamping the
+    /// format on a new file.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process holds it, [`StoreError::NewerFormat`]
+    /// for a file from a newer binary, [`StoreError::Redb`] otherwise.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Redb(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::Locked {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) => return Err(StoreError::Redb(format!("{}: {e}", path.display()))),
+        };
+        let store = Store {
+            db,
+            path: path.to_owned(),
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    fn init(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(redb_err)?;
+        {
+            let mut meta = txn.open_table(META).map_err(redb_err)?;
+            let found = meta.get(KEY_FORMAT).map_err(redb_err)?.map(|v| v.value());
+            match found {
+                None => {
+                    meta.insert(KEY_FORMAT, STORE_FORMAT).map_err(redb_err)?;
+                }
+                Some(f) if f > STORE_FORMAT => {
+                    return Err(StoreError::NewerFormat {
+                        path: self.path.clone(),
+                        found: f,
+                    });
+                }
+                // Older formats would be migrated here; format 1 is the first.
+                Some(_) => {}
+            }
+            txn.open_table(SUBJECTS).map_err(redb_err)?;
+            txn.open_table(PLANS).map_err(redb_err)?;
+            txn.open_table(PLAYERS).map_err(redb_err)?;
+            txn.open_table(SESSIONS).map_err(redb_err)?;
+            txn.open_table(PROGRESS).map_err(redb_err)?;
+            txn.open_table(WALLETS).map_err(redb_err)?;
+        }
+        txn.commit().map_err(redb_err)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The checkpoint sequences.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn meta(&self) -> Result<Meta, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let meta = txn.open_table(META).map_err(redb_err)?;
+        let get = |k: &str| -> Result<u64, StoreError> {
+            Ok(meta.get(k).map_err(redb_err)?.map_or(0, |v| v.value()))
+        };
+        Ok(Meta {
+            progress_seq: get(KEY_PROGRESS_SEQ)?,
+            wallet_seq: get(KEY_WALLET_SEQ)?,
+        })
+    }
+
+    fn scan(&self, def: TableDefinition<&str, &[u8]>) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(def).map_err(redb_err)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(redb_err)? {
+            let (k, v) = row.map_err(redb_err)?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every stored subject record.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn subjects(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.scan(SUBJECTS)
+    }
+
+    /// Every stored plan record.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn plans(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.scan(PLANS)
+    }
+
+    /// Every stored player record.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn players(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.scan(PLAYERS)
+    }
+
+    /// Every stored session record.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn sessions(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(SESSIONS).map_err(redb_err)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(redb_err)? {
+            let (_, v) = row.map_err(redb_err)?;
+            out.push(v.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// One student's checkpointed progress rows (lowercased subject id, record) and wallet.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn student(
+        &self,
+        player_id: &str,
+    ) -> Result<(Vec<(String, Vec<u8>)>, Option<Vec<u8>>), StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let progress = txn.open_table(PROGRESS).map_err(redb_err)?;
+        let start = format!("{player_id}\u{1f}");
+        let end = format!("{player_id}\u{20}");
+        let mut rows = Vec::new();
+        for row in progress
+            .range(start.as_str()..end.as_str())
+            .map_err(redb_err)?
+        {
+            let (k, v) = row.map_err(redb_err)?;
+            let subject = k.value()[start.len()..].to_owned();
+            rows.push((subject, v.value().to_vec()));
+        }
+        let wallets = txn.open_table(WALLETS).map_err(redb_err)?;
+        let wallet = wallets
+            .get(player_id)
+            .map_err(redb_err)?
+            .map(|v| v.value().to_vec());
+        Ok((rows, wallet))
+    }
+
+    /// Writes one checkpoint batch in one durable transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`]; nothing of the batch is visible then.
+    pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(redb_err)?;
+        {
+            if let Some(subjects) = &batch.replace_subjects {
+                replace_all(&txn, SUBJECTS, subjects)?;
+            }
+            if let Some(plans) = &batch.replace_plans {
+                replace_all(&txn, PLANS, plans)?;
+            }
+            let mut players = txn.open_table(PLAYERS).map_err(redb_err)?;
+            for (id, rec) in &batch.players {
+                players.insert(id.as_str(), rec.as_slice()).map_err(redb_err)?;
+            }
+            let mut sessions = txn.open_table(SESSIONS).map_err(redb_err)?;
+            for (hash, rec) in &batch.sessions {
+                sessions
+                    .insert(hash.as_slice(), rec.as_slice())
+                    .map_err(redb_err)?;
+            }
+            for hash in &batch.sessions_deleted {
+                sessions.remove(hash.as_slice()).map_err(redb_err)?;
+            }
+            let mut progress = txn.open_table(PROGRESS).map_err(redb_err)?;
+            for (player, subject, rec) in &batch.progress {
+                progress
+                    .insert(progress_key(player, subject).as_str(), rec.as_slice())
+                    .map_err(redb_err)?;
+            }
+            let mut wallets = txn.open_table(WALLETS).map_err(redb_err)?;
+            for (player, rec) in &batch.wallets {
+                wallets
+                    .insert(player.as_str(), rec.as_slice())
+                    .map_err(redb_err)?;
+            }
+            let mut meta = txn.open_table(META).map_err(redb_err)?;
+            if let Some(seq) = batch.progress_seq {
+                meta.insert(KEY_PROGRESS_SEQ, seq).map_err(redb_err)?;
+            }
+            if let Some(seq) = batch.wallet_seq {
+                meta.insert(KEY_WALLET_SEQ, seq).map_err(redb_err)?;
+            }
+        }
+        txn.commit().map_err(redb_err)
+    }
+
+    /// Row counts of every table.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let n = |def: TableDefinition<&str, &[u8]>| -> Result<u64, StoreError> {
+            txn.open_table(def).map_err(redb_err)?.len().map_err(redb_err)
+        };
+        Ok(Counts {
+            subjects: n(SUBJECTS)?,
+            plans: n(PLANS)?,
+            players: n(PLAYERS)?,
+            sessions: txn
+                .open_table(SESSIONS)
+                .map_err(redb_err)?
+                .len()
+                .map_err(redb_err)?,
+            progress: n(PROGRESS)?,
+            wallets: n(WALLETS)?,
+        })
+    }
+}
+
+fn replace_all(
+    txn: &redb::WriteTransaction,
+    def: TableDefinition<&str, &[u8]>,
+    rows: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(def).map_err(redb_err)?;
+    table.retain(|_, _| false).map_err(redb_err)?;
+    for (k, v) in rows {
+        table.insert(k.as_str(), v.as_slice()).map_err(redb_err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_rows_round_trip_and_lock_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("memora.redb");
+        let store = Store::open(&path).expect("open");
+        assert_eq!(store.meta().expect("meta"), Meta::default());
+        let batch = Batch {
+            progress_seq: Some(41),
+            wallet_seq: Some(7),
+            replace_subjects: Some(vec![("s1".into(), vec![1, 2])]),
+            players: vec![("p_a".into(), vec![9])],
+            sessions: vec![([3u8; 32], vec![4])],
+            progress: vec![
+                ("p_a".into(), "s1".into(), vec![5]),
+                ("p_a".into(), "s2".into(), vec![6]),
+                ("p_ab".into(), "s1".into(), vec![7]),
+            ],
+            wallets: vec![("p_a".into(), vec![8])],
+            ..Batch::default()
+        };
+        store.commit(&batch).expect("commit");
+        assert_eq!(
+            store.meta().expect("meta"),
+            Meta {
+                progress_seq: 41,
+                wallet_seq: 7
+            }
+        );
+        let (rows, wallet) = store.student("p_a").expect("student");
+        assert_eq!(
+            rows,
+            vec![("s1".to_string(), vec![5]), ("s2".to_string(), vec![6])]
+        );
+        assert_eq!(wallet, Some(vec![8]));
+        assert_eq!(store.sessions().expect("sessions"), vec![vec![4]]);
+        // Replacing subjects drops the ones not listed.
+        store
+            .commit(&Batch {
+                replace_subjects: Some(vec![("s2".into(), vec![1])]),
+                sessions_deleted: vec![[3u8; 32]],
+                ..Batch::default()
+            })
+            .expect("commit");
+        assert_eq!(store.subjects().expect("subjects"), vec![("s2".into(), vec![1])]);
+        assert!(store.sessions().expect("sessions").is_empty());
+        let counts = store.counts().expect("counts");
+        assert_eq!((counts.progress, counts.players), (3, 1));
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("memora.redb");
+        {
+            let store = Store::open(&path).expect("open");
+            let txn = store.db.begin_write().expect("txn");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(KEY_FORMAT, STORE_FORMAT + 1)
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let err = Store::open(&path).expect_err("newer format must be refused");
+        assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+    }
+}
