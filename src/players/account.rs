@@ -84,6 +84,27 @@ pub struct SessionRecord {
     pub device_id: Option<String>,
     /// Creation time, unix ms.
     pub created_at_ms: i64,
+    /// Set once the session is over; kept so the client learns the precise reason.
+    pub ended: Option<SessionEnd>,
+}
+
+/// Why a session stopped working (players.md: `SESSION_REPLACED`, `SESSION_ENDED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEnd {
+    /// Replaced by a newer login, or ended (logout, admin, disabled, password change).
+    pub reason: EndReason,
+    /// When, unix ms.
+    pub at_ms: i64,
+}
+
+/// The reasons of [`SessionEnd`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// A newer login of the same student replaced it.
+    Replaced,
+    /// Logged out or ended by an administrator.
+    Ended,
 }
 
 /// Normalizes an email for storage and lookup; `None` if it is not plausibly an email

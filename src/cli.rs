@@ -1,0 +1,299 @@
+//! The command line (operations.md "CLI"): `serve`, `import`, `admin create`, `check`,
+//! `print-config`. Commands that open the data directory work on a stopped server; while
+//! a server holds it they refuse and name the admin API call to use instead.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::clock::SystemClock;
+use crate::config::{Config, LogFormat};
+use crate::engine::accounts::NewPlayer;
+use crate::engine::{self, Engine, OpenError};
+use crate::persist::store::StoreError;
+use crate::players::account::Role;
+
+/// Memora: a self-hosted learning engine.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it the embedded default is used; every key can
+    /// also be set as MEMORA_SECTION__KEY.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server until SIGINT/SIGTERM.
+    Serve {
+        /// Load the demo curriculum, plan and accounts (idempotent) and print how to use them.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Import subject and plan documents (memora.subject/v1, memora.plan/v1) offline.
+    Import {
+        /// Files to import; subjects are imported before plans.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Manage administrators.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// Verify the data directory (redb file and journal) without starting.
+    Check,
+    /// Print the effective configuration (secrets redacted).
+    PrintConfig,
+}
+
+/// `memora admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an administrator. The password comes from --password-file, else a prompt on
+    /// a terminal, else the first line of standard input.
+    Create {
+        /// Login email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        display_name: String,
+        /// File holding the password (first line).
+        #[arg(long, value_name = "PATH")]
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// Sets up tracing from the configuration (stderr; human or JSON).
+pub fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+fn open_engine(config: &Config, online_alternative: &str) -> anyhow::Result<Engine> {
+    match Engine::open(config.clone(), Arc::new(SystemClock)) {
+        Ok(engine) => Ok(engine),
+        Err(OpenError::Store(StoreError::Locked { path })) => bail!(
+            "{} is held by a running Memora server. Stop it first, or do this online: {online_alternative}",
+            path.display()
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Whatever the command reports; `main` prints it and exits non-zero.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command {
+        Command::PrintConfig => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Serve { demo } => {
+            init_tracing(&config);
+            runtime()?.block_on(serve(config, demo))
+        }
+        Command::Import { files } => {
+            init_tracing(&config);
+            runtime()?.block_on(import(config, files))
+        }
+        Command::Admin {
+            action: AdminAction::Create { email, display_name, password_file },
+        } => {
+            init_tracing(&config);
+            let password = read_password(password_file)?;
+            runtime()?.block_on(async move {
+                let engine = open_engine(&config, "POST /api/v1/admin/players with role \"admin\"")?;
+                let created = engine
+                    .create_player(NewPlayer {
+                        email,
+                        password,
+                        display_name,
+                        role: Some(Role::Admin),
+                        plan_id: None,
+                        grade: None,
+                        stream: None,
+                        timezone: None,
+                        grants: Vec::new(),
+                    })
+                    .await;
+                let closed = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+                let view = created.map_err(|e| anyhow::anyhow!("{e}{}", field_list(&e)))?;
+                closed?.map_err(|e| anyhow::anyhow!(e))?;
+                println!("created admin {} ({})", view.email, view.id);
+                Ok(())
+            })
+        }
+        Command::Check => check(&config),
+    }
+}
+
+fn field_list(e: &crate::error::ApiError) -> String {
+    e.errors
+        .iter()
+        .map(|p| format!("\n  {}: {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))
+        .collect()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn read_password(file: Option<PathBuf>) -> anyhow::Result<String> {
+    let raw = if let Some(path) = file {
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s
+    };
+    Ok(raw.lines().next().unwrap_or("").to_owned())
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.http.addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.addr)", config.http.addr))?;
+    let addr = listener.local_addr()?;
+    let engine = open_engine(&config, "nothing: a server is already running on this data directory")?;
+    let recovery = engine.recovery();
+    tracing::info!(
+        replayed = recovery.replayed,
+        truncated_tail_bytes = recovery.truncated_tail_bytes,
+        duration_ms = recovery.duration_ms,
+        data_dir = %config.storage.data_dir.display(),
+        "recovered"
+    );
+    let base = format!("http://{addr}");
+    if demo {
+        crate::demo::load(&engine).await.map_err(|e| anyhow::anyhow!(e))?;
+        let catalog = engine.catalog();
+        let view = catalog.plan_view("demo");
+        let subject = view.and_then(|v| v.subjects.first().cloned());
+        let first = subject
+            .as_ref()
+            .and_then(|s| s.lessons.first().map(|&i| s.nodes[i as usize].id.to_string()));
+        let subject_id = subject.map(|s| s.subject_id().to_string()).unwrap_or_default();
+        eprintln!("{}", crate::demo::instructions(&base, &subject_id, first.as_deref()));
+    } else if !engine.has_admin() {
+        eprintln!(
+            "No administrator exists yet. Stop the server and run:\n  memora admin create --email you@school.org\n(or start with --demo to try Memora with demo data)"
+        );
+    }
+    println!("listening on {base}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    crate::app::serve(engine, listener, crate::app::shutdown_signal()).await
+}
+
+async fn import(config: Config, files: Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut docs = Vec::new();
+    for path in files {
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let is_plan = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(|f| f.starts_with("memora.plan/")))
+            .unwrap_or(false);
+        docs.push((is_plan, path, bytes));
+    }
+    docs.sort_by_key(|(is_plan, _, _)| *is_plan);
+    let engine = open_engine(&config, "PUT /api/v1/admin/subjects/{id} and PUT /api/v1/admin/plans/{id}")?;
+    let bar = crate::progress_bar::bar(docs.len() as u64, "importing");
+    let started = std::time::Instant::now();
+    let mut failed = 0;
+    for (is_plan, path, bytes) in &docs {
+        bar.set_message(path.display().to_string());
+        let result = if *is_plan {
+            engine.put_plan(None, bytes).await
+        } else {
+            engine.put_subject(None, bytes).await
+        };
+        match result {
+            Ok(outcome) => bar.println(format!(
+                "{} {} {}{}",
+                if outcome.created { "created" } else { "replaced" },
+                if *is_plan { "plan" } else { "subject" },
+                outcome.id,
+                outcome.lessons.map(|n| format!(" ({n} lessons)")).unwrap_or_default()
+            )),
+            Err(e) => {
+                failed += 1;
+                bar.println(format!("{}: {}{}", path.display(), e.detail, field_list(&e)));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let closed = tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+    closed.map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "imported {} of {} documents in {} ms",
+        docs.len() - failed,
+        docs.len(),
+        started.elapsed().as_millis()
+    );
+    if failed > 0 {
+        bail!("{failed} document(s) were rejected; nothing of them was stored");
+    }
+    Ok(())
+}
+
+fn check(config: &Config) -> anyhow::Result<()> {
+    let data_dir = &config.storage.data_dir;
+    let redb_path = data_dir.join(engine::REDB_FILE);
+    let store = match crate::persist::store::Store::open(&redb_path) {
+        Ok(s) => s,
+        Err(StoreError::Locked { path }) => bail!(
+            "{} is held by a running Memora server; `memora check` needs it stopped (GET /readyz reports a running server's health)",
+            path.display()
+        ),
+        Err(e) => bail!("{e}"),
+    };
+    let meta = store.meta()?;
+    let counts = store.counts()?;
+    println!("redb {}: ok", redb_path.display());
+    println!(
+        "  checkpoints: progress seq {}, wallets seq {}",
+        meta.progress_seq, meta.wallet_seq
+    );
+    println!(
+        "  rows: {} subjects, {} plans, {} players, {} sessions, {} progress, {} wallets",
+        counts.subjects, counts.plans, counts.players, counts.sessions, counts.progress, counts.wallets
+    );
+    let dir = engine::journal_dir(data_dir);
+    if !dir.exists() {
+        println!("journal {}: absent (nothing to replay)", dir.display());
+        return Ok(());
+    }
+    match crate::persist::journal::scan(&dir) {
+        Ok(report) => {
+            println!("journal {}: ok", dir.display());
+            println!("  {report}");
+            Ok(())
+        }
+        Err(e) => bail!("journal {}: {e}", dir.display()),
+    }
+}

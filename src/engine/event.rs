@@ -1,0 +1,95 @@
+//! The closed set of mutations: every state change is one [`Event`], which is the journal
+//! record, the input of replay and (later) the mirror feed (architecture.md, STYLE.md 3).
+//!
+//! Events carry **decided, absolute** outcomes (the new XP total, the new best hearts, the
+//! new streak), never deltas or inputs to re-decide, so replay is deterministic and
+//! idempotent and does not depend on the clock or the configuration.
+//!
+//! Compatibility: variants are only ever appended (bincode encodes the variant index);
+//! a changed variant gets a new name and the old one stays decodable. The record's
+//! format byte (`persist::codec`) versions the encoding as a whole.
+
+use serde::{Deserialize, Serialize};
+
+use crate::content::catalog::{PlanRecord, SubjectRecord};
+use crate::players::account::{Device, PlayerRecord, SessionRecord};
+use crate::progress::completion::CompletionDecision;
+
+/// A streak as stored: absolute values after the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreakState {
+    /// Current streak in days.
+    pub current: u32,
+    /// Longest streak ever.
+    pub longest: u32,
+    /// Last success day as days since 1970-01-01 in the student's zone.
+    pub last_success_day: Option<i32>,
+}
+
+/// A lesson completion: progress, subject XP, wallet XP and streak in one event, so XP can
+/// never be lost between two stores (progress.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LessonCompleted {
+    /// The student.
+    pub player_id: String,
+    /// Lowercased subject id.
+    pub subject_key: String,
+    /// The lesson id (original case).
+    pub lesson_id: String,
+    /// When, unix ms (server clock).
+    pub at_ms: i64,
+    /// The decided progress outcome (bit, best hearts, new subject XP).
+    pub decision: CompletionDecision,
+    /// The wallet's XP total after the event.
+    pub wallet_total_xp: i64,
+    /// The wallet's streak after the event.
+    pub streak: StreakState,
+}
+
+/// Every mutation of the engine's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// A subject was imported or replaced (validated, bit indexes assigned).
+    SubjectPut(SubjectRecord),
+    /// A subject was deleted (no plan referenced it).
+    SubjectDeleted {
+        /// The subject id.
+        id: String,
+    },
+    /// A plan was imported or replaced.
+    PlanPut(PlanRecord),
+    /// A plan was deleted.
+    PlanDeleted {
+        /// The plan id.
+        id: String,
+    },
+    /// A player was created or replaced as a whole (admin edits).
+    PlayerPut(Box<PlayerRecord>),
+    /// A login: the new session, the device authorized with it (a student's first
+    /// device), and the session it replaces (a student's previous one).
+    SessionCreated {
+        /// The new session.
+        session: SessionRecord,
+        /// A device authorized by this login, if any.
+        new_device: Option<Device>,
+        /// Token hash of the replaced session, if any.
+        replaces: Option<[u8; 32]>,
+    },
+    /// A session ended (logout).
+    SessionEnded {
+        /// Token hash.
+        token_hash: [u8; 32],
+        /// When, unix ms.
+        at_ms: i64,
+    },
+    /// A lesson completion.
+    LessonCompleted(Box<LessonCompleted>),
+}
+
+impl Event {
+    /// Whether this event belongs to the wallet checkpoint stream (15 min) as well as to
+    /// the progress stream (30 s).
+    pub fn touches_wallet(&self) -> bool {
+        matches!(self, Event::LessonCompleted(_))
+    }
+}

@@ -1,0 +1,119 @@
+//! Admin routes of the foundation: content import/read/delete, player creation and read,
+//! an on-demand checkpoint (api.md "Admin").
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::engine::accounts::{NewPlayer, PlayerView};
+use crate::engine::content_ops::PutOutcome;
+use crate::error::{ApiError, Code};
+
+use super::extract::{AdminAuth, StrictJson, check_json_content_type};
+use super::{AppState, detached, json, json_bytes, problem};
+
+fn put_answer(result: Result<PutOutcome, ApiError>) -> Response {
+    match result {
+        Ok(outcome) => json(
+            if outcome.created { StatusCode::CREATED } else { StatusCode::OK },
+            &outcome,
+        ),
+        Err(e) => problem(e),
+    }
+}
+
+/// `PUT /api/v1/admin/subjects/{id}`: import or replace a `memora.subject/v1` document.
+pub async fn put_subject(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = check_json_content_type(&headers) {
+        return problem(e);
+    }
+    let engine = state.engine.clone();
+    put_answer(detached(async move { engine.put_subject(Some(&id), &body).await }).await)
+}
+
+/// `GET /api/v1/admin/subjects/{id}`: the stored document.
+pub async fn get_subject(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+    match state.engine.subject_document(&id) {
+        Ok(doc) => json_bytes(StatusCode::OK, doc),
+        Err(e) => problem(e),
+    }
+}
+
+/// `DELETE /api/v1/admin/subjects/{id}`: refused (409) while a plan lists it.
+pub async fn delete_subject(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+    let engine = state.engine.clone();
+    match detached(async move { engine.delete_subject(&id).await }).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => problem(e),
+    }
+}
+
+/// `PUT /api/v1/admin/plans/{id}`: import or replace a `memora.plan/v1` document.
+pub async fn put_plan(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = check_json_content_type(&headers) {
+        return problem(e);
+    }
+    let engine = state.engine.clone();
+    put_answer(detached(async move { engine.put_plan(Some(&id), &body).await }).await)
+}
+
+/// `GET /api/v1/admin/plans/{id}`.
+pub async fn get_plan(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+    match state.engine.plan_document(&id) {
+        Ok(doc) => json_bytes(StatusCode::OK, doc),
+        Err(e) => problem(e),
+    }
+}
+
+/// `DELETE /api/v1/admin/plans/{id}`: refused (409) while students are assigned.
+pub async fn delete_plan(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+    let engine = state.engine.clone();
+    match detached(async move { engine.delete_plan(&id).await }).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => problem(e),
+    }
+}
+
+/// `POST /api/v1/admin/players`: create a player (201).
+pub async fn create_player(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    StrictJson(body): StrictJson<NewPlayer>,
+) -> Response {
+    let engine = state.engine.clone();
+    match detached(async move { engine.create_player(body).await }).await {
+        Ok(view) => json(StatusCode::CREATED, &view),
+        Err(e) => problem(e),
+    }
+}
+
+/// `GET /api/v1/admin/players/{id}`.
+pub async fn get_player(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+    match state.engine.player(&id) {
+        Some(p) => json(StatusCode::OK, &PlayerView::of(&p)),
+        None => problem(ApiError::new(Code::NotFound, format!("no player `{id}`"))),
+    }
+}
+
+/// `POST /api/v1/admin/checkpoint`: write a checkpoint of every stream now.
+pub async fn checkpoint(State(state): State<AppState>, AdminAuth(_): AdminAuth) -> Response {
+    let engine = state.engine.clone();
+    match tokio::task::spawn_blocking(move || engine.checkpoint(true, true)).await {
+        Ok(Ok(report)) => json(StatusCode::OK, &report),
+        Ok(Err(e)) => problem(ApiError::storage(e)),
+        Err(e) => problem(ApiError::internal(e)),
+    }
+}
