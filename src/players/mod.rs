@@ -1,2 +1,5 @@
 //! Players: accounts, passwords, sessions, wallet and streaks (players.md).
 //! Pure domain code: no I/O, no locks, no clock reads.
+
+pub mod streak;
+pub mod wallet;
