@@ -87,7 +87,7 @@ pub fn decide_completion(
     if hearts == 0 {
         return Err(CompletionError::NoHearts);
     }
-    let hearts = hearts.min(rules.max_hearts).min(MAX_STORABLE_HEARTS).max(1);
+    let hearts = hearts.min(rules.max_hearts).clamp(1, MAX_STORABLE_HEARTS);
     let bit = node.bit_index;
     let per_heart = rules.per_heart;
     let (is_first_completion, is_new_record, xp_earned, best_hearts) =

@@ -39,9 +39,18 @@ fn one_topic(linear: bool) -> SubjectView {
 #[test]
 fn linear_topic_unlocks_one_lesson_at_a_time() {
     let view = one_topic(true);
-    assert_eq!(lesson_statuses(&view, &bits(&[])), [Unlocked, Locked, Locked, Locked]);
-    assert_eq!(lesson_statuses(&view, &bits(&[0])), [Passed, Unlocked, Locked, Locked]);
-    assert_eq!(lesson_statuses(&view, &bits(&[0, 1])), [Passed, Passed, Unlocked, Locked]);
+    assert_eq!(
+        lesson_statuses(&view, &bits(&[])),
+        [Unlocked, Locked, Locked, Locked]
+    );
+    assert_eq!(
+        lesson_statuses(&view, &bits(&[0])),
+        [Passed, Unlocked, Locked, Locked]
+    );
+    assert_eq!(
+        lesson_statuses(&view, &bits(&[0, 1])),
+        [Passed, Passed, Unlocked, Locked]
+    );
 }
 
 #[test]
@@ -49,23 +58,38 @@ fn linear_order_looks_at_the_immediately_previous_sibling_only() {
     let view = one_topic(true);
     // b passed out of order: a is still open (first child), c opens because b is
     // passed, d stays locked because c is not.
-    assert_eq!(lesson_statuses(&view, &bits(&[1])), [Unlocked, Passed, Unlocked, Locked]);
+    assert_eq!(
+        lesson_statuses(&view, &bits(&[1])),
+        [Unlocked, Passed, Unlocked, Locked]
+    );
     // Passed beats locked: c passed while b is not.
-    assert_eq!(lesson_statuses(&view, &bits(&[2])), [Unlocked, Locked, Passed, Unlocked]);
+    assert_eq!(
+        lesson_statuses(&view, &bits(&[2])),
+        [Unlocked, Locked, Passed, Unlocked]
+    );
 }
 
 #[test]
 fn non_linear_topic_unlocks_every_lesson() {
     let view = one_topic(false);
     assert_eq!(lesson_statuses(&view, &bits(&[])), [Unlocked; 4]);
-    assert_eq!(lesson_statuses(&view, &bits(&[2])), [Unlocked, Unlocked, Passed, Unlocked]);
+    assert_eq!(
+        lesson_statuses(&view, &bits(&[2])),
+        [Unlocked, Unlocked, Passed, Unlocked]
+    );
 }
 
 /// subject(linear) > t1 (linear: a, b) , t2 (non-linear: c, d).
 fn two_topics() -> SubjectView {
     let mut b = ViewBuilder::new("s", true);
-    b.open(NodeKind::Topic, "t1", true).lesson("a").lesson("b").close();
-    b.open(NodeKind::Topic, "t2", false).lesson("c").lesson("d").close();
+    b.open(NodeKind::Topic, "t1", true)
+        .lesson("a")
+        .lesson("b")
+        .close();
+    b.open(NodeKind::Topic, "t2", false)
+        .lesson("c")
+        .lesson("d")
+        .close();
     b.build()
 }
 
@@ -74,19 +98,30 @@ fn children_of_a_locked_container_are_locked_even_when_it_is_not_linear() {
     let view = two_topics();
     let s = statuses(&view, &bits(&[0]));
     // nodes: 0 s, 1 t1, 2 a, 3 b, 4 t2, 5 c, 6 d
-    assert_eq!(s, [Unlocked, Unlocked, Passed, Unlocked, Locked, Locked, Locked]);
+    assert_eq!(
+        s,
+        [Unlocked, Unlocked, Passed, Unlocked, Locked, Locked, Locked]
+    );
 }
 
 #[test]
 fn a_container_is_passed_when_all_its_children_are() {
     let view = two_topics();
     let s = statuses(&view, &bits(&[0, 1]));
-    assert_eq!(s, [Unlocked, Passed, Passed, Passed, Unlocked, Unlocked, Unlocked]);
+    assert_eq!(
+        s,
+        [
+            Unlocked, Passed, Passed, Passed, Unlocked, Unlocked, Unlocked
+        ]
+    );
     let s = statuses(&view, &bits(&[0, 1, 2, 3]));
     assert_eq!(s, [Passed; 7]);
     // Passed beats locked for containers too: t2 done while t1 is not.
     let s = statuses(&view, &bits(&[2, 3]));
-    assert_eq!(s, [Unlocked, Unlocked, Unlocked, Locked, Passed, Passed, Passed]);
+    assert_eq!(
+        s,
+        [Unlocked, Unlocked, Unlocked, Locked, Passed, Passed, Passed]
+    );
 }
 
 #[test]
@@ -95,7 +130,10 @@ fn a_container_without_children_is_never_passed() {
     b.open(NodeKind::Topic, "empty", false).close();
     b.open(NodeKind::Topic, "t", false).lesson("a").close();
     let view = b.build();
-    assert_eq!(statuses(&view, &bits(&[0])), [Unlocked, Unlocked, Passed, Passed]);
+    assert_eq!(
+        statuses(&view, &bits(&[0])),
+        [Unlocked, Unlocked, Passed, Passed]
+    );
 }
 
 #[test]
@@ -110,8 +148,15 @@ fn output_buffer_is_resized_and_reused() {
 #[test]
 fn suggested_lesson_skips_passed_locked_and_inaccessible_lessons() {
     let mut b = ViewBuilder::new("s", false);
-    b.open(NodeKind::Topic, "t1", true).lesson("a").lesson("b").close();
-    b.open(NodeKind::Topic, "t2", false).lesson("p").access(paid("x")).lesson("q").close();
+    b.open(NodeKind::Topic, "t1", true)
+        .lesson("a")
+        .lesson("b")
+        .close();
+    b.open(NodeKind::Topic, "t2", false)
+        .lesson("p")
+        .access(paid("x"))
+        .lesson("q")
+        .close();
     let view = b.build();
     let any = |_: &crate::content::view::Access| true;
     let s = statuses(&view, &bits(&[]));
@@ -121,7 +166,10 @@ fn suggested_lesson_skips_passed_locked_and_inaccessible_lessons() {
     let s = statuses(&view, &bits(&[0, 1]));
     assert_eq!(suggested_next_lesson(&view, &s, any), view.lesson_node("p"));
     let no_grant = |a: &crate::content::view::Access| a.allows(|_| false);
-    assert_eq!(suggested_next_lesson(&view, &s, no_grant), view.lesson_node("q"));
+    assert_eq!(
+        suggested_next_lesson(&view, &s, no_grant),
+        view.lesson_node("q")
+    );
     let s = statuses(&view, &bits(&[0, 1, 3]));
     assert_eq!(suggested_next_lesson(&view, &s, no_grant), None);
     let s = statuses(&view, &bits(&[0, 1, 2, 3]));
@@ -174,7 +222,14 @@ fn complete(
     hearts: u8,
 ) -> Result<CompletionDecision, CompletionError> {
     let node = view.lesson_node(id).expect("lesson exists");
-    let decision = decide_completion(view, node, progress, hearts, &XpRules::default(), &mut Vec::new())?;
+    let decision = decide_completion(
+        view,
+        node,
+        progress,
+        hearts,
+        &XpRules::default(),
+        &mut Vec::new(),
+    )?;
     apply_completion(progress, &decision, id, 1_000);
     Ok(decision)
 }
@@ -185,13 +240,35 @@ fn first_completion_and_replays_follow_the_xp_rules() {
     let mut p = SubjectProgress::new();
     let d = complete(&view, &mut p, "a", 3).expect("unlocked");
     assert_eq!(
-        (d.is_first_completion, d.is_new_record, d.xp_earned, d.best_hearts, d.new_subject_xp),
+        (
+            d.is_first_completion,
+            d.is_new_record,
+            d.xp_earned,
+            d.best_hearts,
+            d.new_subject_xp
+        ),
         (true, true, 50, 3, 50)
     );
     let d = complete(&view, &mut p, "a", 2).expect("passed");
-    assert_eq!((d.is_first_completion, d.is_new_record, d.xp_earned, d.best_hearts), (false, false, 0, 3));
+    assert_eq!(
+        (
+            d.is_first_completion,
+            d.is_new_record,
+            d.xp_earned,
+            d.best_hearts
+        ),
+        (false, false, 0, 3)
+    );
     let d = complete(&view, &mut p, "a", 5).expect("passed");
-    assert_eq!((d.is_new_record, d.xp_earned, d.best_hearts, d.new_subject_xp), (true, 20, 5, 70));
+    assert_eq!(
+        (
+            d.is_new_record,
+            d.xp_earned,
+            d.best_hearts,
+            d.new_subject_xp
+        ),
+        (true, 20, 5, 70)
+    );
     let d = complete(&view, &mut p, "a", 5).expect("passed");
     assert_eq!((d.is_new_record, d.xp_earned), (false, 0));
     assert_eq!(p.total_xp_earned, 70);
@@ -207,12 +284,27 @@ fn not_unlocked_is_checked_before_no_hearts() {
     let mut scratch = Vec::new();
     let b = view.lesson_node("b").expect("b");
     let a = view.lesson_node("a").expect("a");
-    assert_eq!(decide_completion(&view, b, &p, 0, &rules, &mut scratch), Err(CompletionError::NotUnlocked));
-    assert_eq!(decide_completion(&view, b, &p, 4, &rules, &mut scratch), Err(CompletionError::NotUnlocked));
-    assert_eq!(decide_completion(&view, a, &p, 0, &rules, &mut scratch), Err(CompletionError::NoHearts));
+    assert_eq!(
+        decide_completion(&view, b, &p, 0, &rules, &mut scratch),
+        Err(CompletionError::NotUnlocked)
+    );
+    assert_eq!(
+        decide_completion(&view, b, &p, 4, &rules, &mut scratch),
+        Err(CompletionError::NotUnlocked)
+    );
+    assert_eq!(
+        decide_completion(&view, a, &p, 0, &rules, &mut scratch),
+        Err(CompletionError::NoHearts)
+    );
     // A container or an index outside the view is no lesson to complete.
-    assert_eq!(decide_completion(&view, 1, &p, 3, &rules, &mut scratch), Err(CompletionError::NotUnlocked));
-    assert_eq!(decide_completion(&view, 99, &p, 3, &rules, &mut scratch), Err(CompletionError::NotUnlocked));
+    assert_eq!(
+        decide_completion(&view, 1, &p, 3, &rules, &mut scratch),
+        Err(CompletionError::NotUnlocked)
+    );
+    assert_eq!(
+        decide_completion(&view, 99, &p, 3, &rules, &mut scratch),
+        Err(CompletionError::NotUnlocked)
+    );
 }
 
 #[test]
@@ -282,7 +374,10 @@ fn progress_record_rejects_unknown_versions_and_corrupt_bitmaps() {
     ));
     record.version = 1;
     record.passed = vec![1, 2, 3];
-    assert!(matches!(SubjectProgress::from_record(&record), Err(RecordError::Bitmap(_))));
+    assert!(matches!(
+        SubjectProgress::from_record(&record),
+        Err(RecordError::Bitmap(_))
+    ));
 }
 
 /// Deterministic scattered bits (a 64-bit LCG), distinct, below `range`.
@@ -290,7 +385,9 @@ fn scattered(count: usize, range: u32) -> Vec<u32> {
     let mut seen = RoaringBitmap::new();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     while (seen.len() as usize) < count {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         seen.insert(((state >> 33) % u64::from(range)) as u32);
     }
     seen.iter().collect()
@@ -324,7 +421,10 @@ fn memory_of_a_thousand_passed_lessons() {
         in_order.best_hearts.heap_bytes(),
         spread.best_hearts.heap_bytes()
     );
-    assert!(in_order_bitmap <= 150, "in-order bitmap {in_order_bitmap} B > 150 B");
+    assert!(
+        in_order_bitmap <= 150,
+        "in-order bitmap {in_order_bitmap} B > 150 B"
+    );
     assert_eq!(in_order.best_hearts.heap_bytes(), 500);
     assert_eq!(in_order.heap_bytes(), in_order_bitmap + 500);
 }
@@ -369,9 +469,15 @@ fn progress_tree_serializes_nested_nodes() {
     let text = serde_json::to_string(&tree).expect("serializes");
     assert!(text.starts_with(r#"{"id":"js","type":"subject","title":"Title of js","status":"unlocked","is_linear":true"#), "{text}");
     let grants = |item: &str| item == "js-pro";
-    let tree = ProgressTree { grants: &grants, ..tree };
+    let tree = ProgressTree {
+        grants: &grants,
+        ..tree
+    };
     let value = serde_json::to_value(tree).expect("serializes");
-    assert_eq!(value["children"][0]["children"][1]["is_accessible"], json!(true));
+    assert_eq!(
+        value["children"][0]["children"][1]["is_accessible"],
+        json!(true)
+    );
 }
 
 #[test]
@@ -379,11 +485,19 @@ fn progress_tree_of_a_realistic_subject_has_every_lesson_once() {
     let view = realistic(643);
     let p = SubjectProgress::new();
     let s = statuses(&view, &p.passed);
-    let tree = ProgressTree { view: &view, statuses: &s, progress: &p, grants: &|_| true };
+    let tree = ProgressTree {
+        view: &view,
+        statuses: &s,
+        progress: &p,
+        grants: &|_| true,
+    };
     let value = serde_json::to_value(tree).expect("serializes");
     fn count(v: &serde_json::Value) -> usize {
         let own = usize::from(v["type"] == "lesson");
-        own + v.get("children").and_then(|c| c.as_array()).map_or(0, |c| c.iter().map(count).sum())
+        own + v
+            .get("children")
+            .and_then(|c| c.as_array())
+            .map_or(0, |c| c.iter().map(count).sum())
     }
     assert_eq!(count(&value), 643);
 }
@@ -400,7 +514,13 @@ fn reference_statuses(view: &SubjectView, passed: &RoaringBitmap) -> Vec<Status>
         let children: Vec<u32> = view.children(i).collect();
         !children.is_empty() && children.iter().all(|&c| is_passed(view, passed, c))
     }
-    fn walk(view: &SubjectView, passed: &RoaringBitmap, i: u32, status: Status, out: &mut [Status]) {
+    fn walk(
+        view: &SubjectView,
+        passed: &RoaringBitmap,
+        i: u32,
+        status: Status,
+        out: &mut [Status],
+    ) {
         out[i as usize] = status;
         let linear = view.nodes[i as usize].is_linear;
         let mut prev_passed = None;
@@ -420,7 +540,11 @@ fn reference_statuses(view: &SubjectView, passed: &RoaringBitmap) -> Vec<Status>
         }
     }
     let mut out = vec![Locked; view.nodes.len()];
-    let root = if is_passed(view, passed, 0) { Passed } else { Unlocked };
+    let root = if is_passed(view, passed, 0) {
+        Passed
+    } else {
+        Unlocked
+    };
     walk(view, passed, 0, root, &mut out);
     out
 }
