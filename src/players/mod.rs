@@ -1,3 +1,6 @@
 //! Players: accounts, passwords, sessions, wallet and streaks (players.md).
 //! Pure domain code: no I/O, no locks, no clock reads.
+
 pub mod account;
+pub mod streak;
+pub mod wallet;
