@@ -1,1 +1,7 @@
 //! The one integration-test binary: one module per area (ripgrep's layout).
+
+// Shared support; not every test uses every helper.
+#[allow(dead_code)]
+mod util;
+
+mod durability;
