@@ -16,7 +16,6 @@ use crate::persist::codec;
 use crate::persist::store::Batch;
 
 use super::Engine;
-use super::students::WalletRow;
 
 /// What one checkpoint did.
 #[derive(Debug, Clone, Serialize)]
@@ -106,7 +105,7 @@ impl Engine {
         }
         for player in &taken.wallets {
             if let Some(student) = inner.students.get(player) {
-                let row = WalletRow::from_wallet(&student.state.read().wallet);
+                let row = student.state.read().wallet.to_record();
                 batch.wallets.push((player.to_string(), codec::encode(&row)));
             }
         }

@@ -38,7 +38,7 @@ use crate::progress::state::{ProgressRecord, SubjectProgress};
 
 pub use accounts::Accounts;
 pub use event::Event;
-use students::{Student, StudentMap, StudentState, WalletRow};
+use students::{Student, StudentMap, StudentState};
 
 /// File name of the redb file inside the data directory.
 pub const REDB_FILE: &str = "memora.redb";
@@ -300,8 +300,14 @@ impl Engine {
             state.subjects.insert(subject.into_boxed_str(), progress);
         }
         if let Some(bytes) = wallet {
-            let row: WalletRow = decode(&format!("wallet {player_id}"), &bytes)?;
-            state.wallet = row.into_wallet();
+            let record: crate::players::wallet::WalletRecord =
+                decode(&format!("wallet {player_id}"), &bytes)?;
+            state.wallet = crate::players::wallet::Wallet::from_record(&record).map_err(|e| {
+                OpenError::Decode {
+                    what: format!("wallet {player_id}"),
+                    message: e.to_string(),
+                }
+            })?;
         }
         let student = Student {
             write: tokio::sync::Mutex::new(()),

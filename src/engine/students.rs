@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
-
-use crate::players::wallet::Wallet;
+use crate::players::wallet::{self, Wallet};
 use crate::progress::state::SubjectProgress;
 
 use super::event::StreakState;
@@ -40,58 +38,12 @@ pub struct StudentState {
     pub wallet: Wallet,
 }
 
-/// The wallet as stored in redb (format byte + bincode via `codec`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WalletRow {
-    /// XP total.
-    pub total_xp: i64,
-    /// Streak, absolute.
-    pub streak: StreakState,
-    /// Last guarded request, unix ms.
-    pub last_played_at_ms: Option<i64>,
-}
-
-/// Days since 1970-01-01 of a civil date.
-pub fn day_number(date: jiff::civil::Date) -> i32 {
-    let epoch = jiff::civil::date(1970, 1, 1);
-    (date - epoch).get_days()
-}
-
-/// The civil date of a day number.
-pub fn day_date(day: i32) -> Option<jiff::civil::Date> {
-    jiff::civil::date(1970, 1, 1)
-        .checked_add(jiff::Span::new().days(i64::from(day)))
-        .ok()
-}
-
-impl WalletRow {
-    /// Captures a wallet.
-    pub fn from_wallet(w: &Wallet) -> Self {
-        WalletRow {
-            total_xp: w.total_xp,
-            streak: streak_of(w),
-            last_played_at_ms: w.last_played_at_ms,
-        }
-    }
-
-    /// Rebuilds the wallet.
-    pub fn into_wallet(self) -> Wallet {
-        let mut w = Wallet {
-            total_xp: self.total_xp,
-            last_played_at_ms: self.last_played_at_ms,
-            ..Wallet::default()
-        };
-        set_streak(&mut w, &self.streak);
-        w
-    }
-}
-
 /// The streak fields of a wallet as absolute values.
 pub fn streak_of(w: &Wallet) -> StreakState {
     StreakState {
         current: w.current_streak,
         longest: w.longest_streak,
-        last_success_day: w.last_success_date.map(day_number),
+        last_success_day: w.last_success_date.map(wallet::date_to_epoch_day),
     }
 }
 
@@ -99,7 +51,7 @@ pub fn streak_of(w: &Wallet) -> StreakState {
 pub fn set_streak(w: &mut Wallet, s: &StreakState) {
     w.current_streak = s.current;
     w.longest_streak = s.longest;
-    w.last_success_date = s.last_success_day.and_then(day_date);
+    w.last_success_date = s.last_success_day.and_then(wallet::epoch_day_to_date);
 }
 
 /// The sharded map of students in memory.
@@ -150,19 +102,5 @@ impl StudentMap {
     /// Whether no student is in memory.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn day_numbers_round_trip() {
-        let d = jiff::civil::date(2026, 11, 21);
-        let n = day_number(d);
-        assert_eq!(day_date(n), Some(d));
-        assert_eq!(day_number(jiff::civil::date(1970, 1, 2)), 1);
-        assert_eq!(day_number(jiff::civil::date(1969, 12, 31)), -1);
     }
 }
