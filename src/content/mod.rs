@@ -3,4 +3,14 @@
 //!
 //! Pure domain code: no I/O, no locks, no clock reads.
 
+pub mod access;
+pub mod catalog;
+pub mod model;
+pub mod plan_view;
+pub mod problem;
+pub mod tree;
+pub mod validate;
 pub mod view;
+
+pub use catalog::{Catalog, CatalogStats, DeleteError, PlanRecord, SubjectRecord};
+pub use problem::Problem;
