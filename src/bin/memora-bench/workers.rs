@@ -183,8 +183,11 @@ async fn step_walk(
         let auth = Some((w.student.token.as_str(), w.student.device_id.as_str()));
         let a = http.send(reqwest::Method::GET, &path, auth, None).await;
         record(stats, run, "refresh", started, &a);
-        w.next = suggestion(&a.json());
+        let progress = a.json();
+        w.next = suggestion(&progress);
         if w.next.is_none() {
+            // A finished subject still offers replays of its passed lessons.
+            w.last = w.last.take().or_else(|| first_passed(&progress));
             w.finished += 1;
             w.subject = (w.subject + 1) % n.max(1);
         } else {
@@ -232,6 +235,22 @@ pub fn suggestion(v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The first lesson node with status `passed` in a progress answer's tree.
+pub fn first_passed(v: &Value) -> Option<String> {
+    fn walk(node: &Value) -> Option<String> {
+        let is_lesson = node.get("type").and_then(Value::as_str) == Some("lesson");
+        let passed = node.get("status").and_then(Value::as_str) == Some("passed");
+        if is_lesson && passed {
+            return node.get("id").and_then(Value::as_str).map(str::to_string);
+        }
+        node.get("children")
+            .and_then(Value::as_array)?
+            .iter()
+            .find_map(walk)
+    }
+    walk(v.get("root")?)
+}
+
 /// Records `a` under `name` if the request started in the measured window.
 fn record(stats: &mut Stats, run: &Run, name: &'static str, started: Instant, a: &Answer) {
     if started < run.measure_from || started >= run.end {
@@ -277,6 +296,15 @@ mod tests {
             Some("b")
         );
         assert_eq!(suggestion(&json!({"suggested_next_lesson_id": null})), None);
+    }
+
+    #[test]
+    fn first_passed_lesson_of_a_tree() {
+        let v = json!({"root": {"type": "subject", "status": "passed", "children": [
+            {"type": "topic", "status": "passed", "children": [
+                {"id": "l1", "type": "lesson", "status": "passed"}]}]}});
+        assert_eq!(first_passed(&v).as_deref(), Some("l1"));
+        assert_eq!(first_passed(&json!({"root": {"type": "subject"}})), None);
     }
 
     #[test]
