@@ -291,7 +291,14 @@ fn check(config: &Config) -> anyhow::Result<()> {
     match crate::persist::journal::scan(&dir) {
         Ok(report) => {
             println!("journal {}: ok", dir.display());
-            println!("  {report}");
+            println!(
+                "  {} segment(s), {} record(s), seq {} to {}, torn tail {} bytes",
+                report.segments.len(),
+                report.records,
+                report.first_seq.map_or("-".into(), |s| s.to_string()),
+                report.last_seq.map_or("-".into(), |s| s.to_string()),
+                report.torn_tail_bytes
+            );
             Ok(())
         }
         Err(e) => bail!("journal {}: {e}", dir.display()),

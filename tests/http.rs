@@ -97,7 +97,7 @@ impl TestApp {
     }
 
     async fn admin(&self) -> Session {
-        self.api.login(ADMIN, PASSWORD, None).await.expect("admin login")
+        self.api.login(ADMIN, PASSWORD, &device_id_for(ADMIN)).await.expect("admin login")
     }
 
     /// Imports the fixtures (basics + chain + plan `school`) and creates a student.
@@ -118,7 +118,7 @@ impl TestApp {
             .await
             .expect("student");
         self.api
-            .login(email, PASSWORD, Some(&device_id_for(email)))
+            .login(email, PASSWORD, &device_id_for(email))
             .await
             .expect("student login")
     }
@@ -274,9 +274,9 @@ async fn sessions_devices_and_roles() {
     let other_device = Session { device_id: uuid::Uuid::new_v4().to_string(), ..s.clone() };
     assert_eq!(code(app.api.wallet(&other_device).await), (403, "DEVICE_NOT_AUTHORIZED".into()));
     // A login from an unknown second device is refused; from the same device it replaces.
-    let err = app.api.login("dev@test.memora", PASSWORD, Some(&uuid::Uuid::new_v4().to_string())).await.expect_err("second device");
+    let err = app.api.login("dev@test.memora", PASSWORD, &uuid::Uuid::new_v4().to_string()).await.expect_err("second device");
     assert_eq!(err.code(), Some("DEVICE_NOT_AUTHORIZED"));
-    let s2 = app.api.login("dev@test.memora", PASSWORD, Some(&s.device_id)).await.expect("relogin");
+    let s2 = app.api.login("dev@test.memora", PASSWORD, &s.device_id).await.expect("relogin");
     assert_eq!(code(app.api.wallet(&s).await), (401, "SESSION_REPLACED".into()));
     assert!(app.api.wallet(&s2).await.is_ok());
     // Students are not admins; wrong passwords and unknown emails look the same.
@@ -284,8 +284,8 @@ async fn sessions_devices_and_roles() {
         code_of(app.api.call(Method::POST, "/api/v1/admin/players", Some(&s2), Some(&json!({}))).await),
         (403, "FORBIDDEN".into())
     );
-    let a = app.api.login("dev@test.memora", "wrong-password", Some(&s.device_id)).await.expect_err("bad pw");
-    let b = app.api.login("nobody@test.memora", "wrong-password", Some(&s.device_id)).await.expect_err("no user");
+    let a = app.api.login("dev@test.memora", "wrong-password", &s.device_id).await.expect_err("bad pw");
+    let b = app.api.login("nobody@test.memora", "wrong-password", &s.device_id).await.expect_err("no user");
     assert_eq!((a.code(), b.code()), (Some("INVALID_CREDENTIALS"), Some("INVALID_CREDENTIALS")));
     // Logout ends the session.
     app.api.call(Method::POST, "/api/v1/auth/logout", Some(&s2), None).await.expect("logout");

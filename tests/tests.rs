@@ -5,3 +5,5 @@
 mod util;
 
 mod durability;
+
+mod http;

@@ -353,6 +353,20 @@ impl Catalog {
             .map(|o| &*o.subject)
     }
 
+    /// The subject ids a stored plan lists (visible or not), in plan order.
+    pub fn plan_subject_ids(&self, plan_id: &str) -> Option<&[String]> {
+        self.plans
+            .get(lower(plan_id).as_str())
+            .map(|e| e.plan.subjects.as_slice())
+    }
+
+    /// Number of lessons of a stored subject (published or not).
+    pub fn subject_lesson_count(&self, subject_id: &str) -> Option<usize> {
+        self.subjects
+            .get(lower(subject_id).as_str())
+            .map(|e| e.tree.lesson_count as usize)
+    }
+
     /// Counts of subjects, plans and lessons.
     pub fn stats(&self) -> CatalogStats {
         CatalogStats {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::content::catalog::{DeleteError, Problem};
+use crate::content::{DeleteError, Problem};
 use crate::error::{ApiError, Code, FieldProblem};
 
 use super::{Engine, Event};

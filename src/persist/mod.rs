@@ -2,3 +2,4 @@
 
 pub mod codec;
 pub mod store;
+pub mod journal;
