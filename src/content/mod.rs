@@ -14,3 +14,6 @@ pub mod view;
 
 pub use catalog::{Catalog, CatalogStats, DeleteError, PlanRecord, SubjectRecord};
 pub use problem::Problem;
+
+#[cfg(test)]
+mod tests;
