@@ -6,6 +6,7 @@
 
 mod access;
 mod bits;
+mod catalog;
 mod fcc;
 mod structure;
 mod validation;
