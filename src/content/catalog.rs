@@ -37,6 +37,14 @@ pub struct SubjectRecord {
 }
 
 impl SubjectRecord {
+    /// The stored document, parsed (e.g. for compiling lesson files).
+    ///
+    /// # Errors
+    /// Only if the record was not made by [`Catalog::prepare_subject`].
+    pub fn document(&self) -> Result<Subject, serde_json::Error> {
+        serde_json::from_str(&self.doc_json)
+    }
+
     /// The bit index ever assigned to a lesson id (lowercased), if any.
     pub fn bit_index(&self, lower_id: &str) -> Option<u32> {
         self.bit_indexes
@@ -53,6 +61,16 @@ pub struct PlanRecord {
     pub id: String,
     /// The validated document re-serialized compactly.
     pub doc_json: String,
+}
+
+impl PlanRecord {
+    /// The stored document, parsed.
+    ///
+    /// # Errors
+    /// Only if the record was not made by [`Catalog::prepare_plan`].
+    pub fn document(&self) -> Result<Plan, serde_json::Error> {
+        serde_json::from_str(&self.doc_json)
+    }
 }
 
 /// Why a delete is refused.

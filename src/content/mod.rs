@@ -11,6 +11,10 @@ pub mod problem;
 pub mod tree;
 pub mod validate;
 pub mod view;
+pub mod view_ext;
 
 pub use catalog::{Catalog, CatalogStats, DeleteError, PlanRecord, SubjectRecord};
 pub use problem::Problem;
+
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,7 @@ pub struct Subject {
     /// Always [`SUBJECT_FORMAT`].
     #[serde(default = "subject_format")]
     pub format: String,
-    /// Node id (see [`super::validate::is_valid_id`]).
+    /// Node id (see [`super::problem::is_valid_id`]).
     pub id: String,
     /// Display title.
     pub title: String,

@@ -1,4 +1,4 @@
-//! Raw → validated: subject and plan documents from bytes to [`model`] structs, with
+//! Raw → validated: subject and plan documents from bytes to [`super::model`] structs, with
 //! **every** problem reported (content.md "Import formats").
 //!
 //! The structural walk (syntax, format, fields, types, ranges, id syntax) needs nothing
