@@ -113,19 +113,18 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                     ..ApiError::new(Code::ValidationFailed, format!("malformed JSON: {inner}"))
                 });
             }
-            let path = err.path().to_string();
-            let pointer = if path == "." {
-                String::new()
-            } else {
-                format!(
-                    "/{}",
-                    path.split('.')
-                        .map(|s| s.trim_start_matches('[').trim_end_matches(']'))
-                        .map(|s| s.replace('~', "~0").replace('/', "~1"))
-                        .collect::<Vec<_>>()
-                        .join("/")
-                )
-            };
+            let mut pointer = String::new();
+            for segment in err.path().iter() {
+                use serde_path_to_error::Segment;
+                let part = match segment {
+                    Segment::Seq { index } => index.to_string(),
+                    Segment::Map { key } => key.replace('~', "~0").replace('/', "~1"),
+                    Segment::Enum { variant } => variant.clone(),
+                    Segment::Unknown => continue,
+                };
+                pointer.push('/');
+                pointer.push_str(&part);
+            }
             Err(ApiError::field(pointer, inner.to_string()))
         }
     }
@@ -171,7 +170,7 @@ mod tests {
         assert_eq!(e.errors[0].pointer, "/hearts");
         let e = parse_json::<Body>(br#"{"hearts": 1, "nested": [{"id": "a", "extra": 1}]}"#)
             .expect_err("unknown field");
-        assert_eq!(e.errors[0].pointer, "/nested/0");
+        assert_eq!(e.errors[0].pointer, "/nested/0/extra");
         assert!(e.errors[0].message.contains("extra"), "{}", e.errors[0].message);
         let e = parse_json::<Body>(br#"{"hearts": 300}"#).expect_err("range");
         assert_eq!(e.errors[0].pointer, "/hearts");
