@@ -11,6 +11,8 @@ mod recover;
 mod writer;
 
 #[cfg(test)]
+mod measure;
+#[cfg(test)]
 mod tests;
 
 use std::fs;
