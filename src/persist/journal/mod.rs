@@ -274,6 +274,7 @@ impl Journal {
                     );
                     for s in &layout.report.segments {
                         fs::remove_file(&s.path).map_err(|e| OpenError::io(&s.path, e))?;
+                        storage.sync_dir(&dir).map_err(|e| OpenError::io(&dir, e))?;
                     }
                 }
                 let first = after_seq + 1;
@@ -413,18 +414,16 @@ impl Journal {
             let mut meta = self.inner.shared.meta.lock();
             let segs = &meta.segments;
             let mut k = 0;
-            while k + 1 < segs.len() && segs[k + 1].first_seq - 1 <= seq {
+            while k + 1 < segs.len() && segs[k + 1].first_seq.saturating_sub(1) <= seq {
                 k += 1;
             }
             meta.segments.drain(..k).map(|s| s.path).collect()
         };
+        // Oldest first, each deletion made durable before the next: a crash then leaves
+        // a suffix of segments, never a hole in the sequence.
         for path in &doomed {
-            fs::remove_file(path).map_err(|e| JournalError::Io(e.to_string()))?;
-        }
-        if !doomed.is_empty() {
-            self.inner
-                .storage
-                .sync_dir(&self.inner.dir)
+            fs::remove_file(path)
+                .and_then(|()| self.inner.storage.sync_dir(&self.inner.dir))
                 .map_err(|e| JournalError::Io(e.to_string()))?;
         }
         Ok(doomed.len())

@@ -129,7 +129,9 @@ pub(crate) fn read_journal(
         };
         match (expected, after_seq) {
             (Some(exp), _) if exp != *name_seq => return Err(gap(0, exp, *name_seq).into()),
-            (None, Some(a)) if *name_seq > a + 1 => return Err(gap(0, a + 1, *name_seq).into()),
+            (None, Some(a)) if *name_seq > a.saturating_add(1) => {
+                return Err(gap(0, a + 1, *name_seq).into());
+            }
             _ => {}
         }
         let mut next = *name_seq;
