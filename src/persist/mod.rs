@@ -1,5 +1,5 @@
 //! Persistence: the write-ahead journal, redb checkpoints, recovery (persistence.md).
 
 pub mod codec;
-pub mod store;
 pub mod journal;
+pub mod store;
