@@ -60,7 +60,7 @@ pub struct Access {
 
 impl Access {
     /// Whether a student holding `grants` may open this node (content.md "Enforcement").
-    pub fn allows<'a>(&self, mut has_grant: impl FnMut(&str) -> bool) -> bool {
+    pub fn allows(&self, mut has_grant: impl FnMut(&str) -> bool) -> bool {
         match self.level {
             AccessLevel::Public | AccessLevel::Authenticated | AccessLevel::FreePreview => true,
             AccessLevel::Paid => self.items.iter().all(|item| has_grant(item)),
