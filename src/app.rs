@@ -24,12 +24,15 @@ pub async fn serve(
         tokio::spawn(async move { engine.run_checkpoints(rx).await })
     };
     let app = crate::http::router(engine.clone());
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: draining requests");
-        })
-        .await;
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining requests");
+    })
+    .await;
     let _ = stop_tx.send(true);
     let _ = checkpoints.await;
     let engine_for_close = engine.clone();

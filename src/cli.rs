@@ -78,7 +78,9 @@ pub enum AdminAction {
 pub fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),
@@ -116,12 +118,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(import(config, files))
         }
         Command::Admin {
-            action: AdminAction::Create { email, display_name, password_file },
+            action:
+                AdminAction::Create {
+                    email,
+                    display_name,
+                    password_file,
+                },
         } => {
             init_tracing(&config);
             let password = read_password(password_file)?;
             runtime()?.block_on(async move {
-                let engine = open_engine(&config, "POST /api/v1/admin/players with role \"admin\"")?;
+                let engine =
+                    open_engine(&config, "POST /api/v1/admin/players with role \"admin\"")?;
                 let created = engine
                     .create_player(NewPlayer {
                         email,
@@ -149,7 +157,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 fn field_list(e: &crate::error::ApiError) -> String {
     e.errors
         .iter()
-        .map(|p| format!("\n  {}: {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))
+        .map(|p| {
+            format!(
+                "\n  {}: {}",
+                if p.pointer.is_empty() {
+                    "/"
+                } else {
+                    &p.pointer
+                },
+                p.message
+            )
+        })
         .collect()
 }
 
@@ -178,7 +196,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (http.addr)", config.http.addr))?;
     let addr = listener.local_addr()?;
-    let engine = open_engine(&config, "nothing: a server is already running on this data directory")?;
+    let engine = open_engine(
+        &config,
+        "nothing: a server is already running on this data directory",
+    )?;
     let recovery = engine.recovery();
     tracing::info!(
         replayed = recovery.replayed,
@@ -189,15 +210,24 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     );
     let base = format!("http://{addr}");
     if demo {
-        crate::demo::load(&engine).await.map_err(|e| anyhow::anyhow!(e))?;
+        crate::demo::load(&engine)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
         let catalog = engine.catalog();
         let view = catalog.plan_view("demo");
         let subject = view.and_then(|v| v.subjects.first().cloned());
-        let first = subject
-            .as_ref()
-            .and_then(|s| s.lessons.first().map(|&i| s.nodes[i as usize].id.to_string()));
-        let subject_id = subject.map(|s| s.subject_id().to_string()).unwrap_or_default();
-        eprintln!("{}", crate::demo::instructions(&base, &subject_id, first.as_deref()));
+        let first = subject.as_ref().and_then(|s| {
+            s.lessons
+                .first()
+                .map(|&i| s.nodes[i as usize].id.to_string())
+        });
+        let subject_id = subject
+            .map(|s| s.subject_id().to_string())
+            .unwrap_or_default();
+        eprintln!(
+            "{}",
+            crate::demo::instructions(&base, &subject_id, first.as_deref())
+        );
     } else if !engine.has_admin() {
         eprintln!(
             "No administrator exists yet. Stop the server and run:\n  memora admin create --email you@school.org\n(or start with --demo to try Memora with demo data)"
@@ -212,15 +242,23 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
 async fn import(config: Config, files: Vec<PathBuf>) -> anyhow::Result<()> {
     let mut docs = Vec::new();
     for path in files {
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let is_plan = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(|f| f.starts_with("memora.plan/")))
+            .and_then(|v| {
+                v.get("format")
+                    .and_then(|f| f.as_str())
+                    .map(|f| f.starts_with("memora.plan/"))
+            })
             .unwrap_or(false);
         docs.push((is_plan, path, bytes));
     }
     docs.sort_by_key(|(is_plan, _, _)| *is_plan);
-    let engine = open_engine(&config, "PUT /api/v1/admin/subjects/{id} and PUT /api/v1/admin/plans/{id}")?;
+    let engine = open_engine(
+        &config,
+        "PUT /api/v1/admin/subjects/{id} and PUT /api/v1/admin/plans/{id}",
+    )?;
     let bar = crate::progress_bar::bar(docs.len() as u64, "importing");
     let started = std::time::Instant::now();
     let mut failed = 0;
@@ -234,14 +272,26 @@ async fn import(config: Config, files: Vec<PathBuf>) -> anyhow::Result<()> {
         match result {
             Ok(outcome) => bar.println(format!(
                 "{} {} {}{}",
-                if outcome.created { "created" } else { "replaced" },
+                if outcome.created {
+                    "created"
+                } else {
+                    "replaced"
+                },
                 if *is_plan { "plan" } else { "subject" },
                 outcome.id,
-                outcome.lessons.map(|n| format!(" ({n} lessons)")).unwrap_or_default()
+                outcome
+                    .lessons
+                    .map(|n| format!(" ({n} lessons)"))
+                    .unwrap_or_default()
             )),
             Err(e) => {
                 failed += 1;
-                bar.println(format!("{}: {}{}", path.display(), e.detail, field_list(&e)));
+                bar.println(format!(
+                    "{}: {}{}",
+                    path.display(),
+                    e.detail,
+                    field_list(&e)
+                ));
             }
         }
         bar.inc(1);
@@ -281,7 +331,12 @@ fn check(config: &Config) -> anyhow::Result<()> {
     );
     println!(
         "  rows: {} subjects, {} plans, {} players, {} sessions, {} progress, {} wallets",
-        counts.subjects, counts.plans, counts.players, counts.sessions, counts.progress, counts.wallets
+        counts.subjects,
+        counts.plans,
+        counts.players,
+        counts.sessions,
+        counts.progress,
+        counts.wallets
     );
     let dir = engine::journal_dir(data_dir);
     if !dir.exists() {

@@ -259,10 +259,7 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        for path in [
-            &mut self.storage.data_dir,
-            &mut self.storage.snapshots_dir,
-        ] {
+        for path in [&mut self.storage.data_dir, &mut self.storage.snapshots_dir] {
             if path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -459,8 +456,11 @@ mod tests {
         let err = Config::load(None, env(&[("MEMORA_JOURNAL__DURABILITY", "sometimes")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("durability"), "{err}");
-        let err = Config::load(None, env(&[("MEMORA_PLAYERS__DEFAULT_TIMEZONE", "Mars/Base")]))
-            .expect_err("must fail");
+        let err = Config::load(
+            None,
+            env(&[("MEMORA_PLAYERS__DEFAULT_TIMEZONE", "Mars/Base")]),
+        )
+        .expect_err("must fail");
         assert!(
             err.to_string().contains("players.default_timezone"),
             "{err}"

@@ -46,7 +46,10 @@ impl Code {
             PayloadTooLarge => 413,
             Unauthenticated | InvalidCredentials | SessionReplaced | SessionEnded => 401,
             DeviceIdRequired => 400,
-            PasswordChangeRequired | DeviceNotAuthorized | Forbidden | NotEnrolled
+            PasswordChangeRequired
+            | DeviceNotAuthorized
+            | Forbidden
+            | NotEnrolled
             | AccessDenied => 403,
             NotFound | InvalidSubject | InvalidLesson => 404,
             DeviceLimit | NotUnlocked | NoActiveSeason | Conflict => 409,
@@ -149,7 +152,10 @@ impl ApiError {
     /// 500: the cause is logged here and not shown to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        ApiError::new(Code::Internal, "An internal error occurred; it has been logged")
+        ApiError::new(
+            Code::Internal,
+            "An internal error occurred; it has been logged",
+        )
     }
 
     /// 503 `STORAGE_UNAVAILABLE`: the change was not made durable and was not applied.
@@ -205,7 +211,10 @@ impl ApiError {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         Problem {
-            type_: format!("https://memora.dev/problems/{}", code.to_lowercase().replace('_', "-")),
+            type_: format!(
+                "https://memora.dev/problems/{}",
+                code.to_lowercase().replace('_', "-")
+            ),
             title: self.code.title(),
             status: self.http_status(),
             detail: &self.detail,

@@ -32,7 +32,8 @@ impl Accounts {
         {
             self.by_email.remove(&old.email);
         }
-        self.by_email.insert(record.email.clone(), record.id.clone());
+        self.by_email
+            .insert(record.email.clone(), record.id.clone());
         self.players.insert(record.id.clone(), Arc::new(record));
     }
 
@@ -290,7 +291,12 @@ pub fn parse_device_id(raw: Option<&str>) -> Option<String> {
         .map(|u| u.hyphenated().to_string())
 }
 
-fn check_len(pointer: &str, value: &str, min: usize, max: usize) -> Option<crate::error::FieldProblem> {
+fn check_len(
+    pointer: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Option<crate::error::FieldProblem> {
     let n = value.trim().chars().count();
     (n < min || n > max).then(|| crate::error::FieldProblem {
         pointer: pointer.to_owned(),
@@ -368,7 +374,13 @@ impl Engine {
             .map_err(|e| ApiError::field("/password", e.to_string()))?;
 
         let _order = self.inner().admin_write.lock().await;
-        if self.inner().accounts.read().player_by_email(&email).is_some() {
+        if self
+            .inner()
+            .accounts
+            .read()
+            .player_by_email(&email)
+            .is_some()
+        {
             return Err(ApiError::new(
                 Code::Conflict,
                 format!("a player with email {email} already exists"),
@@ -409,7 +421,11 @@ impl Engine {
     /// A player by email.
     pub fn player_by_email(&self, email: &str) -> Option<Arc<PlayerRecord>> {
         let email = account::normalize_email(email)?;
-        self.inner().accounts.read().player_by_email(&email).cloned()
+        self.inner()
+            .accounts
+            .read()
+            .player_by_email(&email)
+            .cloned()
     }
 
     /// Logs in (players.md "Login"): checks the password (similar time for unknown
@@ -432,11 +448,10 @@ impl Engine {
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| dummy_hash().to_owned());
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || {
-            account::verify_password(&password, &stored_hash)
-        })
-        .await
-        .map_err(ApiError::internal)?;
+        let ok =
+            tokio::task::spawn_blocking(move || account::verify_password(&password, &stored_hash))
+                .await
+                .map_err(ApiError::internal)?;
         let invalid = || ApiError::new(Code::InvalidCredentials, "Invalid email or password");
         let player = match player {
             Some(p) if ok && !p.disabled => p,
@@ -518,11 +533,19 @@ impl Engine {
     /// # Errors
     /// 401 `UNAUTHENTICATED` / `SESSION_REPLACED` / `SESSION_ENDED`, 400
     /// `DEVICE_ID_REQUIRED`, 403 `DEVICE_NOT_AUTHORIZED`.
-    pub fn authenticate(&self, token: &str, device_header: Option<&str>) -> Result<Caller, ApiError> {
+    pub fn authenticate(
+        &self,
+        token: &str,
+        device_header: Option<&str>,
+    ) -> Result<Caller, ApiError> {
         let hash = account::token_hash(token);
         let accounts = self.inner().accounts.read();
-        let unauthenticated =
-            || ApiError::new(Code::Unauthenticated, "Missing, unknown or expired bearer token");
+        let unauthenticated = || {
+            ApiError::new(
+                Code::Unauthenticated,
+                "Missing, unknown or expired bearer token",
+            )
+        };
         let session = accounts.session(&hash).ok_or_else(unauthenticated)?;
         let player = accounts
             .player(&session.player_id)
@@ -530,7 +553,10 @@ impl Engine {
             .clone();
         if player.role == Role::Student {
             let device = parse_device_id(device_header).ok_or_else(|| {
-                ApiError::new(Code::DeviceIdRequired, "Send the X-Device-ID header (a UUID)")
+                ApiError::new(
+                    Code::DeviceIdRequired,
+                    "Send the X-Device-ID header (a UUID)",
+                )
             })?;
             let authorized = player.devices.iter().any(|d| d.id == device);
             if !authorized || session.device_id.as_deref() != Some(device.as_str()) {
@@ -545,13 +571,19 @@ impl Engine {
                 reason: EndReason::Replaced,
                 ..
             }) => {
-                return Err(ApiError::new(Code::SessionReplaced, "Another device has logged in"));
+                return Err(ApiError::new(
+                    Code::SessionReplaced,
+                    "Another device has logged in",
+                ));
             }
             Some(_) => return Err(ApiError::new(Code::SessionEnded, "This session has ended")),
             None => {}
         }
         if player.disabled {
-            return Err(ApiError::new(Code::SessionEnded, "This account is disabled"));
+            return Err(ApiError::new(
+                Code::SessionEnded,
+                "This account is disabled",
+            ));
         }
         Ok(Caller {
             token_hash: hash,

@@ -51,10 +51,26 @@ impl Engine {
         let taken = {
             let mut dirty = inner.dirty.lock();
             super::Dirty {
-                progress: if progress { std::mem::take(&mut dirty.progress) } else { Default::default() },
-                wallets: if wallets { std::mem::take(&mut dirty.wallets) } else { Default::default() },
-                players: if progress { std::mem::take(&mut dirty.players) } else { Default::default() },
-                sessions: if progress { std::mem::take(&mut dirty.sessions) } else { Default::default() },
+                progress: if progress {
+                    std::mem::take(&mut dirty.progress)
+                } else {
+                    Default::default()
+                },
+                wallets: if wallets {
+                    std::mem::take(&mut dirty.wallets)
+                } else {
+                    Default::default()
+                },
+                players: if progress {
+                    std::mem::take(&mut dirty.players)
+                } else {
+                    Default::default()
+                },
+                sessions: if progress {
+                    std::mem::take(&mut dirty.sessions)
+                } else {
+                    Default::default()
+                },
                 catalog: progress && std::mem::take(&mut dirty.catalog),
             }
         };
@@ -97,16 +113,20 @@ impl Engine {
                 let state = student.state.read();
                 if let Some(p) = state.subjects.get(subject) {
                     let record = p.to_record();
-                    batch
-                        .progress
-                        .push((player.to_string(), subject.to_string(), codec::encode(&record)));
+                    batch.progress.push((
+                        player.to_string(),
+                        subject.to_string(),
+                        codec::encode(&record),
+                    ));
                 }
             }
         }
         for player in &taken.wallets {
             if let Some(student) = inner.students.get(player) {
                 let row = student.state.read().wallet.to_record();
-                batch.wallets.push((player.to_string(), codec::encode(&row)));
+                batch
+                    .wallets
+                    .push((player.to_string(), codec::encode(&row)));
             }
         }
         if let Err(e) = inner.store.commit(&batch) {

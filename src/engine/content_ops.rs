@@ -52,7 +52,11 @@ impl Engine {
     ///
     /// # Errors
     /// 422 with every problem, 503 when the journal fails.
-    pub async fn put_subject(&self, path_id: Option<&str>, body: &[u8]) -> Result<PutOutcome, ApiError> {
+    pub async fn put_subject(
+        &self,
+        path_id: Option<&str>,
+        body: &[u8],
+    ) -> Result<PutOutcome, ApiError> {
         let _order = self.inner().admin_write.lock().await;
         let catalog = self.catalog();
         let record = catalog.prepare_subject(body).map_err(problems)?;
@@ -68,17 +72,18 @@ impl Engine {
         };
         self.commit_and_apply(Event::SubjectPut(record)).await?;
         let lessons = self.catalog().subject_lesson_count(&outcome.id);
-        Ok(PutOutcome {
-            lessons,
-            ..outcome
-        })
+        Ok(PutOutcome { lessons, ..outcome })
     }
 
     /// Imports or replaces a plan document.
     ///
     /// # Errors
     /// 422 with every problem, 503 when the journal fails.
-    pub async fn put_plan(&self, path_id: Option<&str>, body: &[u8]) -> Result<PutOutcome, ApiError> {
+    pub async fn put_plan(
+        &self,
+        path_id: Option<&str>,
+        body: &[u8],
+    ) -> Result<PutOutcome, ApiError> {
         let _order = self.inner().admin_write.lock().await;
         let catalog = self.catalog();
         let record = catalog.prepare_plan(body).map_err(problems)?;
@@ -140,7 +145,9 @@ impl Engine {
                 ));
             }
         }
-        let id = catalog.subject(id).map_or_else(|| id.to_owned(), |r| r.id.clone());
+        let id = catalog
+            .subject(id)
+            .map_or_else(|| id.to_owned(), |r| r.id.clone());
         self.commit_and_apply(Event::SubjectDeleted { id }).await
     }
 
@@ -161,7 +168,9 @@ impl Engine {
                 format!("{assigned} player(s) are assigned to plan `{id}`; move them first"),
             ));
         }
-        let id = catalog.plan(id).map_or_else(|| id.to_owned(), |r| r.id.clone());
+        let id = catalog
+            .plan(id)
+            .map_or_else(|| id.to_owned(), |r| r.id.clone());
         self.commit_and_apply(Event::PlanDeleted { id }).await
     }
 }

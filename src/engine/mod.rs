@@ -293,10 +293,11 @@ impl Engine {
         for (subject, bytes) in rows {
             let record: ProgressRecord =
                 decode(&format!("progress {player_id}/{subject}"), &bytes)?;
-            let progress = SubjectProgress::from_record(&record).map_err(|e| OpenError::Decode {
-                what: format!("progress {player_id}/{subject}"),
-                message: e.to_string(),
-            })?;
+            let progress =
+                SubjectProgress::from_record(&record).map_err(|e| OpenError::Decode {
+                    what: format!("progress {player_id}/{subject}"),
+                    message: e.to_string(),
+                })?;
             state.subjects.insert(subject.into_boxed_str(), progress);
         }
         if let Some(bytes) = wallet {
@@ -352,7 +353,8 @@ impl Engine {
                 replaces,
             } if parts.main => {
                 let mut accounts = inner.accounts.write();
-                let touched = accounts.apply_session_created(session, new_device.as_ref(), *replaces);
+                let touched =
+                    accounts.apply_session_created(session, new_device.as_ref(), *replaces);
                 drop(accounts);
                 let mut dirty = inner.dirty.lock();
                 dirty.sessions.insert(session.token_hash);

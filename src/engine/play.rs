@@ -101,7 +101,12 @@ fn has_grant(player: &PlayerRecord) -> impl Fn(&str) -> bool + '_ {
     move |item: &str| player.grants.iter().any(|g| g.eq_ignore_ascii_case(item))
 }
 
-fn brief(view: &SubjectView, progress: &SubjectProgress, player: &PlayerRecord, scratch: &mut Vec<Status>) -> ProgressBrief {
+fn brief(
+    view: &SubjectView,
+    progress: &SubjectProgress,
+    player: &PlayerRecord,
+    scratch: &mut Vec<Status>,
+) -> ProgressBrief {
     let Summary {
         passed_lessons,
         total_lessons,
@@ -192,14 +197,22 @@ impl Engine {
         let hearts = hearts as u8;
         let catalog = self.catalog();
         if catalog.lesson_subject(lesson_id).is_none() {
-            return Err(ApiError::new(Code::InvalidLesson, format!("no lesson `{lesson_id}`")));
+            return Err(ApiError::new(
+                Code::InvalidLesson,
+                format!("no lesson `{lesson_id}`"),
+            ));
         }
         let player_id = caller.player.id.clone();
         let student = self.student(&player_id)?;
         let _order = student.write.lock().await;
         // Re-read the player under the order lock: grants or plan may have changed.
-        let player = self.player(&player_id).unwrap_or_else(|| caller.player.clone());
-        let owner = catalog.lesson_subject(lesson_id).unwrap_or_default().to_owned();
+        let player = self
+            .player(&player_id)
+            .unwrap_or_else(|| caller.player.clone());
+        let owner = catalog
+            .lesson_subject(lesson_id)
+            .unwrap_or_default()
+            .to_owned();
         let plan = player.plan_id.as_deref().and_then(|p| catalog.plan_view(p));
         let in_plan = plan_lists_subject(&catalog, &player, &owner);
         if !in_plan {
@@ -208,8 +221,15 @@ impl Engine {
                 format!("lesson `{lesson_id}` is not part of your plan"),
             ));
         }
-        let invalid = || ApiError::new(Code::InvalidLesson, format!("no lesson `{lesson_id}` in your plan"));
-        let view = plan.and_then(|p| p.subject(&owner).cloned()).ok_or_else(invalid)?;
+        let invalid = || {
+            ApiError::new(
+                Code::InvalidLesson,
+                format!("no lesson `{lesson_id}` in your plan"),
+            )
+        };
+        let view = plan
+            .and_then(|p| p.subject(&owner).cloned())
+            .ok_or_else(invalid)?;
         let node = view.lesson_node(lesson_id).ok_or_else(invalid)?;
         let lesson = &view.nodes[node as usize];
         let grant = has_grant(&player);
@@ -237,11 +257,14 @@ impl Engine {
                     .map_err(|e| match e {
                         CompletionError::NotUnlocked => ApiError::new(
                             Code::NotUnlocked,
-                            format!("lesson `{lesson_id}` is locked: pass the lessons before it first"),
+                            format!(
+                                "lesson `{lesson_id}` is locked: pass the lessons before it first"
+                            ),
                         ),
-                        CompletionError::NoHearts => {
-                            ApiError::new(Code::NoHearts, "A lesson completed with 0 hearts does not count")
-                        }
+                        CompletionError::NoHearts => ApiError::new(
+                            Code::NoHearts,
+                            "A lesson completed with 0 hearts does not count",
+                        ),
                     })?;
             let outcome = streak::record_success(&state.wallet, today);
             let total = state.wallet.total_xp + i64::from(decision.xp_earned);
@@ -258,7 +281,8 @@ impl Engine {
             wallet_total_xp,
             streak: students::streak_of(&wallet_after),
         };
-        self.commit_and_apply(Event::LessonCompleted(Box::new(event))).await?;
+        self.commit_and_apply(Event::LessonCompleted(Box::new(event)))
+            .await?;
         let progress_brief = {
             let state = student.state.read();
             let empty = SubjectProgress::default();
@@ -284,7 +308,8 @@ impl Engine {
     /// 500 when the student's rows cannot be loaded.
     pub fn wallet(&self, caller: &Caller) -> Result<WalletView, ApiError> {
         let student = self.student(&caller.player.id)?;
-        let tz = jiff::tz::TimeZone::get(&caller.player.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let tz =
+            jiff::tz::TimeZone::get(&caller.player.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let today = streak::today_in(&tz, self.now());
         let state = student.state.read();
         Ok(wallet::view(&state.wallet, today))
@@ -300,7 +325,7 @@ fn plan_lists_subject(
     let Some(plan_id) = player.plan_id.as_deref() else {
         return false;
     };
-    catalog.plan_subject_ids(plan_id).is_some_and(|ids| {
-        ids.iter().any(|s| s.eq_ignore_ascii_case(subject_id))
-    })
+    catalog
+        .plan_subject_ids(plan_id)
+        .is_some_and(|ids| ids.iter().any(|s| s.eq_ignore_ascii_case(subject_id)))
 }

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use crate::players::wallet::{self, Wallet};
 use crate::progress::state::SubjectProgress;
+use parking_lot::RwLock;
 
 use super::event::StreakState;
 

@@ -16,7 +16,11 @@ use super::{AppState, detached, json, json_bytes, problem};
 fn put_answer(result: Result<PutOutcome, ApiError>) -> Response {
     match result {
         Ok(outcome) => json(
-            if outcome.created { StatusCode::CREATED } else { StatusCode::OK },
+            if outcome.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
             &outcome,
         ),
         Err(e) => problem(e),
@@ -39,7 +43,11 @@ pub async fn put_subject(
 }
 
 /// `GET /api/v1/admin/subjects/{id}`: the stored document.
-pub async fn get_subject(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+pub async fn get_subject(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Path(id): Path<String>,
+) -> Response {
     match state.engine.subject_document(&id) {
         Ok(doc) => json_bytes(StatusCode::OK, doc),
         Err(e) => problem(e),
@@ -47,7 +55,11 @@ pub async fn get_subject(State(state): State<AppState>, AdminAuth(_): AdminAuth,
 }
 
 /// `DELETE /api/v1/admin/subjects/{id}`: refused (409) while a plan lists it.
-pub async fn delete_subject(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+pub async fn delete_subject(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Path(id): Path<String>,
+) -> Response {
     let engine = state.engine.clone();
     match detached(async move { engine.delete_subject(&id).await }).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -71,7 +83,11 @@ pub async fn put_plan(
 }
 
 /// `GET /api/v1/admin/plans/{id}`.
-pub async fn get_plan(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+pub async fn get_plan(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Path(id): Path<String>,
+) -> Response {
     match state.engine.plan_document(&id) {
         Ok(doc) => json_bytes(StatusCode::OK, doc),
         Err(e) => problem(e),
@@ -79,7 +95,11 @@ pub async fn get_plan(State(state): State<AppState>, AdminAuth(_): AdminAuth, Pa
 }
 
 /// `DELETE /api/v1/admin/plans/{id}`: refused (409) while students are assigned.
-pub async fn delete_plan(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+pub async fn delete_plan(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Path(id): Path<String>,
+) -> Response {
     let engine = state.engine.clone();
     match detached(async move { engine.delete_plan(&id).await }).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -101,7 +121,11 @@ pub async fn create_player(
 }
 
 /// `GET /api/v1/admin/players/{id}`.
-pub async fn get_player(State(state): State<AppState>, AdminAuth(_): AdminAuth, Path(id): Path<String>) -> Response {
+pub async fn get_player(
+    State(state): State<AppState>,
+    AdminAuth(_): AdminAuth,
+    Path(id): Path<String>,
+) -> Response {
     match state.engine.player(&id) {
         Some(p) => json(StatusCode::OK, &PlayerView::of(&p)),
         None => problem(ApiError::new(Code::NotFound, format!("no player `{id}`"))),

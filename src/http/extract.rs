@@ -1,11 +1,11 @@
 //! Request extractors: the authenticated caller (bearer token + device), and strict JSON
 //! bodies (content type checked, unknown fields rejected, problems with JSON pointers).
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::engine::accounts::Caller;
@@ -37,7 +37,10 @@ pub fn device_header(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| {
             super::problem(ApiError::new(
                 Code::Unauthenticated,
@@ -48,7 +51,9 @@ impl FromRequestParts<AppState> for Auth {
             .engine
             .authenticate(token, device_header(parts))
             .map_err(super::problem)?;
-        parts.extensions.insert(super::PlayerId(caller.player.id.clone()));
+        parts
+            .extensions
+            .insert(super::PlayerId(caller.player.id.clone()));
         Ok(Auth(caller))
     }
 }
@@ -56,7 +61,10 @@ impl FromRequestParts<AppState> for Auth {
 impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Auth(caller) = Auth::from_request_parts(parts, state).await?;
         if caller.role() != Role::Admin {
             return Err(super::problem(ApiError::new(
@@ -80,8 +88,15 @@ pub fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), Ap
     match headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         None => Ok(()),
         Some(ct) => {
-            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+            {
                 Ok(())
             } else {
                 Err(ApiError {
@@ -171,7 +186,11 @@ mod tests {
         let e = parse_json::<Body>(br#"{"hearts": 1, "nested": [{"id": "a", "extra": 1}]}"#)
             .expect_err("unknown field");
         assert_eq!(e.errors[0].pointer, "/nested/0/extra");
-        assert!(e.errors[0].message.contains("extra"), "{}", e.errors[0].message);
+        assert!(
+            e.errors[0].message.contains("extra"),
+            "{}",
+            e.errors[0].message
+        );
         let e = parse_json::<Body>(br#"{"hearts": 300}"#).expect_err("range");
         assert_eq!(e.errors[0].pointer, "/hearts");
         assert!(parse_json::<Body>(br#"{"hearts": 3}"#).is_ok());

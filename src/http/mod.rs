@@ -40,7 +40,8 @@ pub struct PlayerId(pub String);
 
 /// Renders an [`ApiError`] as `application/problem+json` (RFC 9457).
 pub fn problem(err: ApiError) -> Response {
-    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&err.problem()).unwrap_or_default();
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -113,11 +114,15 @@ pub fn router(engine: Engine) -> Router {
     let admin_content = Router::new()
         .route(
             "/api/v1/admin/subjects/{id}",
-            put(admin::put_subject).get(admin::get_subject).delete(admin::delete_subject),
+            put(admin::put_subject)
+                .get(admin::get_subject)
+                .delete(admin::delete_subject),
         )
         .route(
             "/api/v1/admin/plans/{id}",
-            put(admin::put_plan).get(admin::get_plan).delete(admin::delete_plan),
+            put(admin::put_plan)
+                .get(admin::get_plan)
+                .delete(admin::delete_plan),
         )
         .layer(DefaultBodyLimit::max(config.http.admin_body_limit_bytes));
     let mut api = Router::new()
@@ -128,8 +133,14 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/auth/session", get(student::session))
         .route("/api/v1/me", get(student::me))
         .route("/api/v1/wallet", get(student::wallet))
-        .route("/api/v1/subjects/{subject_id}/progress", get(student::progress))
-        .route("/api/v1/lessons/{lesson_id}/complete", post(student::complete))
+        .route(
+            "/api/v1/subjects/{subject_id}/progress",
+            get(student::progress),
+        )
+        .route(
+            "/api/v1/lessons/{lesson_id}/complete",
+            post(student::complete),
+        )
         .route("/api/v1/admin/players", post(admin::create_player))
         .route("/api/v1/admin/players/{id}", get(admin::get_player))
         .route("/api/v1/admin/checkpoint", post(admin::checkpoint))
@@ -193,5 +204,12 @@ async fn ready(State(state): State<AppState>) -> Response {
         },
         "recovery": engine.recovery(),
     });
-    json(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+    json(
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &body,
+    )
 }

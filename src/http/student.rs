@@ -37,7 +37,12 @@ pub async fn login(
     let engine = state.engine.clone();
     let result = detached(async move {
         engine
-            .login(&body.email, &body.password, device.as_deref(), body.device_name.as_deref())
+            .login(
+                &body.email,
+                &body.password,
+                device.as_deref(),
+                body.device_name.as_deref(),
+            )
             .await
     })
     .await;
@@ -83,7 +88,11 @@ pub async fn session(Auth(caller): Auth) -> Response {
 pub async fn me(State(state): State<AppState>, Auth(caller): Auth) -> Response {
     let engine = &state.engine;
     let catalog = engine.catalog();
-    let plan = caller.player.plan_id.as_deref().and_then(|p| catalog.plan_view(p));
+    let plan = caller
+        .player
+        .plan_id
+        .as_deref()
+        .and_then(|p| catalog.plan_view(p));
     let subjects: Vec<serde_json::Value> = plan
         .map(|p| {
             p.subjects
@@ -171,7 +180,12 @@ pub async fn complete(
         return problem(ApiError::field("/answers", "at most 200 answers"));
     }
     let engine = state.engine.clone();
-    let result = detached(async move { engine.complete_lesson(&caller, &lesson_id, body.hearts).await }).await;
+    let result = detached(async move {
+        engine
+            .complete_lesson(&caller, &lesson_id, body.hearts)
+            .await
+    })
+    .await;
     match result {
         Ok(answer) => json(StatusCode::OK, &answer),
         Err(e) => problem(e),

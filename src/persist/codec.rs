@@ -15,7 +15,9 @@ pub enum DecodeError {
     #[error("empty record")]
     Empty,
     /// Written by a newer binary (or garbage): refuse rather than guess.
-    #[error("record format version {found} is not supported (this binary reads up to {RECORD_FORMAT})")]
+    #[error(
+        "record format version {found} is not supported (this binary reads up to {RECORD_FORMAT})"
+    )]
     UnknownVersion {
         /// The version byte found.
         found: u8,

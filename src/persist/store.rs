@@ -104,6 +104,10 @@ impl Batch {
     }
 }
 
+/// One student's checkpointed rows: (lowercased subject id, progress record) pairs and
+/// the wallet record, all still encoded.
+pub type StudentRows = (Vec<(String, Vec<u8>)>, Option<Vec<u8>>);
+
 /// Row counts, for `memora check` and the engine report.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Counts {
@@ -216,7 +220,10 @@ impl Store {
         })
     }
 
-    fn scan(&self, def: TableDefinition<&str, &[u8]>) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    fn scan(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let table = txn.open_table(def).map_err(redb_err)?;
         let mut out = Vec::new();
@@ -273,7 +280,7 @@ impl Store {
     pub fn student(
         &self,
         player_id: &str,
-    ) -> Result<(Vec<(String, Vec<u8>)>, Option<Vec<u8>>), StoreError> {
+    ) -> Result<StudentRows, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let progress = txn.open_table(PROGRESS).map_err(redb_err)?;
         let start = format!("{player_id}\u{1f}");
@@ -310,7 +317,9 @@ impl Store {
             }
             let mut players = txn.open_table(PLAYERS).map_err(redb_err)?;
             for (id, rec) in &batch.players {
-                players.insert(id.as_str(), rec.as_slice()).map_err(redb_err)?;
+                players
+                    .insert(id.as_str(), rec.as_slice())
+                    .map_err(redb_err)?;
             }
             let mut sessions = txn.open_table(SESSIONS).map_err(redb_err)?;
             for (hash, rec) in &batch.sessions {
@@ -351,7 +360,10 @@ impl Store {
     pub fn counts(&self) -> Result<Counts, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let n = |def: TableDefinition<&str, &[u8]>| -> Result<u64, StoreError> {
-            txn.open_table(def).map_err(redb_err)?.len().map_err(redb_err)
+            txn.open_table(def)
+                .map_err(redb_err)?
+                .len()
+                .map_err(redb_err)
         };
         Ok(Counts {
             subjects: n(SUBJECTS)?,
@@ -428,7 +440,10 @@ mod tests {
                 ..Batch::default()
             })
             .expect("commit");
-        assert_eq!(store.subjects().expect("subjects"), vec![("s2".into(), vec![1])]);
+        assert_eq!(
+            store.subjects().expect("subjects"),
+            vec![("s2".into(), vec![1])]
+        );
         assert!(store.sessions().expect("sessions").is_empty());
         let counts = store.counts().expect("counts");
         assert_eq!((counts.progress, counts.players), (3, 1));

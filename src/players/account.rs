@@ -182,7 +182,8 @@ pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, Passw
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let mut salt_bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
     argon
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -222,7 +223,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalized() {
-        assert_eq!(normalize_email(" Ana@School.ORG "), Some("ana@school.org".into()));
+        assert_eq!(
+            normalize_email(" Ana@School.ORG "),
+            Some("ana@school.org".into())
+        );
         assert_eq!(normalize_email("no-at-sign"), None);
         assert_eq!(normalize_email("a@b@c"), None);
         assert_eq!(normalize_email("a b@c"), None);
