@@ -446,7 +446,7 @@ impl Engine {
         let stored_hash = player
             .as_ref()
             .map(|p| p.password_hash.clone())
-            .unwrap_or_else(|| dummy_hash().to_owned());
+            .unwrap_or_else(|| self.dummy_hash());
         let password = password.to_owned();
         let ok =
             tokio::task::spawn_blocking(move || account::verify_password(&password, &stored_hash))
@@ -608,17 +608,18 @@ impl Engine {
     }
 }
 
-/// A valid argon2id hash of a random password, verified against for unknown emails so
-/// that "no such account" and "wrong password" take similar time (players.md).
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let cost = PasswordCost {
-            memory_kib: 19456,
-            iterations: 2,
-            parallelism: 1,
-        };
-        let (random, _) = account::new_token();
-        account::hash_password(&random, cost).unwrap_or_default()
-    })
+impl Engine {
+    /// A valid argon2id hash of a random password at the configured cost, verified
+    /// against for unknown emails so that "no such account" and "wrong password" take
+    /// similar time (players.md).
+    fn dummy_hash(&self) -> String {
+        let cost = self.password_cost();
+        self.inner()
+            .dummy_hash
+            .get_or_init(|| {
+                let (random, _) = account::new_token();
+                account::hash_password(&random, cost).unwrap_or_default()
+            })
+            .clone()
+    }
 }

@@ -63,14 +63,18 @@ impl Engine {
         if let Some(path_id) = path_id {
             check_path_id(path_id, &record.id)?;
         }
-        let created = catalog.subject(&record.id).is_none();
+        let existing = catalog.subject(&record.id);
+        let created = existing.is_none();
         let outcome = PutOutcome {
             id: record.id.clone(),
             created,
             lessons: None,
             next_bit_index: Some(record.next_bit_index),
         };
-        self.commit_and_apply(Event::SubjectPut(record)).await?;
+        // Re-importing an identical document changes nothing: no event, no rebuild.
+        if existing != Some(&record) {
+            self.commit_and_apply(Event::SubjectPut(record)).await?;
+        }
         let lessons = self.catalog().subject_lesson_count(&outcome.id);
         Ok(PutOutcome { lessons, ..outcome })
     }
@@ -90,14 +94,17 @@ impl Engine {
         if let Some(path_id) = path_id {
             check_path_id(path_id, &record.id)?;
         }
-        let created = catalog.plan(&record.id).is_none();
+        let existing = catalog.plan(&record.id);
+        let created = existing.is_none();
         let outcome = PutOutcome {
             id: record.id.clone(),
             created,
             lessons: None,
             next_bit_index: None,
         };
-        self.commit_and_apply(Event::PlanPut(record)).await?;
+        if existing != Some(&record) {
+            self.commit_and_apply(Event::PlanPut(record)).await?;
+        }
         Ok(outcome)
     }
 

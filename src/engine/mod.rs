@@ -130,6 +130,8 @@ pub(crate) struct Inner {
     pub recovery: RecoveryReport,
     pub completions: AtomicU64,
     pub last_checkpoint: Mutex<Option<checkpoint::CheckpointReport>>,
+    /// A hash verified against for unknown emails (same cost as real ones).
+    pub dummy_hash: std::sync::OnceLock<String>,
 }
 
 impl Engine {
@@ -177,6 +179,7 @@ impl Engine {
             recovery: RecoveryReport::default(),
             completions: AtomicU64::new(0),
             last_checkpoint: Mutex::new(None),
+            dummy_hash: std::sync::OnceLock::new(),
         };
         let mut engine = Engine {
             inner: Arc::new(inner),

@@ -38,6 +38,21 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct PlayerId(pub String);
 
+/// Where the auth extractor leaves the caller's id so the request log can name the
+/// player (extractors see the request, the log sees the response).
+#[derive(Debug, Clone, Default)]
+pub struct PlayerSlot(pub Arc<std::sync::OnceLock<String>>);
+
+async fn record_player(mut req: Request<Body>, next: axum::middleware::Next) -> Response {
+    let slot = PlayerSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let mut res = next.run(req).await;
+    if let Some(id) = slot.0.get() {
+        res.extensions_mut().insert(PlayerId(id.clone()));
+    }
+    res
+}
+
 /// Renders an [`ApiError`] as `application/problem+json` (RFC 9457).
 pub fn problem(err: ApiError) -> Response {
     let status =
@@ -162,6 +177,7 @@ pub fn router(engine: Engine) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .layer(axum::middleware::from_fn(record_player))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(config.http.request_timeout_ms),
