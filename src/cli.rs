@@ -192,14 +192,34 @@ fn read_password(file: Option<PathBuf>) -> anyhow::Result<String> {
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.http.addr)
-        .await
+    let socket = std::net::TcpListener::bind(config.http.addr)
         .with_context(|| format!("cannot listen on {} (http.addr)", config.http.addr))?;
-    let addr = listener.local_addr()?;
-    let engine = open_engine(
-        &config,
-        "nothing: a server is already running on this data directory",
-    )?;
+    socket.set_nonblocking(true)?;
+    let addr = socket.local_addr()?;
+    // Health probes are answered on a clone of the socket while the journal replays.
+    let probes = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
+    let listener = tokio::net::TcpListener::from_std(socket)?;
+    let (recovered_tx, recovered_rx) = tokio::sync::oneshot::channel::<()>();
+    let probe_server = tokio::spawn(
+        axum::serve(probes, crate::http::recovering_router())
+            .with_graceful_shutdown(async move {
+                let _ = recovered_rx.await;
+            })
+            .into_future(),
+    );
+    let opened = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            open_engine(
+                &config,
+                "nothing: a server is already running on this data directory",
+            )
+        })
+        .await?
+    };
+    let _ = recovered_tx.send(());
+    let _ = probe_server.await;
+    let engine = opened?;
     let recovery = engine.recovery();
     tracing::info!(
         replayed = recovery.replayed,
@@ -345,6 +365,19 @@ fn check(config: &Config) -> anyhow::Result<()> {
     }
     match crate::persist::journal::scan(&dir) {
         Ok(report) => {
+            // Records after the older checkpoint must all be present: the first segment
+            // may start at or before it, never after (a gap would lose writes).
+            let covered = meta.progress_seq.min(meta.wallet_seq);
+            if let Some(first) = report.first_seq
+                && first > covered + 1
+            {
+                bail!(
+                    "journal {}: starts at sequence {first} but the checkpoints cover only up to {covered}: records {} to {} are missing",
+                    dir.display(),
+                    covered + 1,
+                    first - 1
+                );
+            }
             println!("journal {}: ok", dir.display());
             println!(
                 "  {} segment(s), {} record(s), seq {} to {}, torn tail {} bytes",

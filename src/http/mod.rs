@@ -195,6 +195,32 @@ pub fn router(engine: Engine) -> Router {
         )
 }
 
+/// The router answering while the engine recovers: `/healthz` 200, `/readyz` 503
+/// `recovering`, everything else 503 with `Retry-After` (api.md: `/readyz` turns true only
+/// after recovery).
+pub fn recovering_router() -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route(
+            "/readyz",
+            get(|| async {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"status": "recovering"}),
+                )
+            }),
+        )
+        .fallback(|| async {
+            problem(ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    Code::StorageUnavailable,
+                    "The server is replaying its journal after a restart; retry shortly",
+                )
+            })
+        })
+}
+
 async fn not_found() -> Response {
     problem(ApiError::new(Code::NotFound, "No such route"))
 }
