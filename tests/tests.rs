@@ -7,3 +7,5 @@ mod util;
 mod durability;
 
 mod http;
+
+mod recovery;
