@@ -270,28 +270,29 @@ async fn import(config: Config, files: Vec<PathBuf>) -> anyhow::Result<()> {
             engine.put_subject(None, bytes).await
         };
         match result {
-            Ok(outcome) => bar.println(format!(
-                "{} {} {}{}",
-                if outcome.created {
-                    "created"
-                } else {
-                    "replaced"
-                },
-                if *is_plan { "plan" } else { "subject" },
-                outcome.id,
-                outcome
-                    .lessons
-                    .map(|n| format!(" ({n} lessons)"))
-                    .unwrap_or_default()
-            )),
+            Ok(outcome) => crate::progress_bar::println(
+                &bar,
+                format!(
+                    "{} {} {}{}",
+                    if outcome.created {
+                        "created"
+                    } else {
+                        "replaced"
+                    },
+                    if *is_plan { "plan" } else { "subject" },
+                    outcome.id,
+                    outcome
+                        .lessons
+                        .map(|n| format!(" ({n} lessons)"))
+                        .unwrap_or_default()
+                ),
+            ),
             Err(e) => {
                 failed += 1;
-                bar.println(format!(
-                    "{}: {}{}",
-                    path.display(),
-                    e.detail,
-                    field_list(&e)
-                ));
+                crate::progress_bar::println(
+                    &bar,
+                    format!("{}: {}{}", path.display(), e.detail, field_list(&e)),
+                );
             }
         }
         bar.inc(1);
@@ -333,7 +334,10 @@ fn check(config: &Config) -> anyhow::Result<()> {
                 counts.wallets
             );
         }
-        Ok(Inspection::Absent) => println!("redb {}: absent (empty data directory)", redb_path.display()),
+        Ok(Inspection::Absent) => println!(
+            "redb {}: absent (empty data directory)",
+            redb_path.display()
+        ),
         Ok(Inspection::NeedsRepair) => println!(
             "redb {}: not closed cleanly (the server stopped abruptly); the next start repairs it",
             redb_path.display()

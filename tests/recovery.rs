@@ -33,7 +33,11 @@ fn segments(data_dir: &Path) -> Vec<PathBuf> {
         })
         .collect();
     segs.sort();
-    assert!(!segs.is_empty(), "no journal segment in {}", data_dir.display());
+    assert!(
+        !segs.is_empty(),
+        "no journal segment in {}",
+        data_dir.display()
+    );
     segs
 }
 
@@ -43,11 +47,18 @@ fn record_offsets(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut off = HEADER_LEN;
     while off + 4 <= bytes.len() {
         let len = u32::from_le_bytes(bytes[off..off + 4].try_into().expect("4 bytes")) as usize;
-        assert!(off + 8 + len <= bytes.len(), "record at {off} overruns the file");
+        assert!(
+            off + 8 + len <= bytes.len(),
+            "record at {off} overruns the file"
+        );
         out.push((off, len));
         off += 8 + len;
     }
-    assert_eq!(off, bytes.len(), "the segment does not end on a record boundary");
+    assert_eq!(
+        off,
+        bytes.len(),
+        "the segment does not end on a record boundary"
+    );
     out
 }
 
@@ -203,7 +214,10 @@ async fn corrupted_middle_record_refuses_to_start_and_changes_nothing() {
     let file = seg.display().to_string();
     let at = format!("byte offset {offset}");
     let serve = block_in_place(|| memora(Some(server.config_path()), &["serve"], &[]));
-    assert!(!serve.status.success(), "serve started on a corrupt journal:\n{serve}");
+    assert!(
+        !serve.status.success(),
+        "serve started on a corrupt journal:\n{serve}"
+    );
     assert!(
         serve.stderr.contains(&file) && serve.stderr.contains(&at),
         "serve's error does not name {file} and `{at}`:\n{serve}"
@@ -214,7 +228,10 @@ async fn corrupted_middle_record_refuses_to_start_and_changes_nothing() {
     );
 
     let check = block_in_place(|| memora(Some(server.config_path()), &["check"], &[]));
-    assert!(!check.status.success(), "check passed a corrupt journal:\n{check}");
+    assert!(
+        !check.status.success(),
+        "check passed a corrupt journal:\n{check}"
+    );
     assert!(
         check.all().contains(&file) && check.all().contains(&at),
         "check's error does not name {file} and `{at}`:\n{check}"
@@ -224,9 +241,14 @@ async fn corrupted_middle_record_refuses_to_start_and_changes_nothing() {
     // check. (The refused start opened redb first, and redb repairs its own file after
     // the kill; `check` opens it read-only and so changes nothing at all.)
     let after_serve = tree_bytes(&server.data_dir);
-    assert_same_files(&before, &after_serve, |p| p.starts_with(server.data_dir.join("journal")));
+    assert_same_files(&before, &after_serve, |p| {
+        p.starts_with(server.data_dir.join("journal"))
+    });
     let check_again = block_in_place(|| memora(Some(server.config_path()), &["check"], &[]));
-    assert!(!check_again.status.success(), "second check:\n{check_again}");
+    assert!(
+        !check_again.status.success(),
+        "second check:\n{check_again}"
+    );
     assert_same_files(&after_serve, &tree_bytes(&server.data_dir), |_| true);
 
     // Repairing the byte by hand brings everything back: nothing was dropped.

@@ -9,3 +9,5 @@ mod durability;
 mod http;
 
 mod recovery;
+
+mod cli;

@@ -228,7 +228,9 @@ impl Server {
     /// The server's log from byte `offset` on, without ANSI colour codes.
     pub fn log_since(&self, offset: usize) -> String {
         let bytes = fs::read(&self.log_path).unwrap_or_default();
-        strip_ansi(&String::from_utf8_lossy(bytes.get(offset..).unwrap_or_default()))
+        strip_ansi(&String::from_utf8_lossy(
+            bytes.get(offset..).unwrap_or_default(),
+        ))
     }
 
     /// The last 60 lines of the server's log (stderr and stdout), for failure messages.
