@@ -11,3 +11,5 @@ mod http;
 mod recovery;
 
 mod cli;
+
+mod architecture;
