@@ -13,3 +13,5 @@ mod recovery;
 mod cli;
 
 mod architecture;
+
+mod load;
