@@ -15,3 +15,5 @@ mod cli;
 mod architecture;
 
 mod load;
+
+mod format;
