@@ -290,28 +290,29 @@ async fn import(config: Config, files: Vec<PathBuf>) -> anyhow::Result<()> {
             engine.put_subject(None, bytes).await
         };
         match result {
-            Ok(outcome) => bar.println(format!(
-                "{} {} {}{}",
-                if outcome.created {
-                    "created"
-                } else {
-                    "replaced"
-                },
-                if *is_plan { "plan" } else { "subject" },
-                outcome.id,
-                outcome
-                    .lessons
-                    .map(|n| format!(" ({n} lessons)"))
-                    .unwrap_or_default()
-            )),
+            Ok(outcome) => crate::progress_bar::println(
+                &bar,
+                format!(
+                    "{} {} {}{}",
+                    if outcome.created {
+                        "created"
+                    } else {
+                        "replaced"
+                    },
+                    if *is_plan { "plan" } else { "subject" },
+                    outcome.id,
+                    outcome
+                        .lessons
+                        .map(|n| format!(" ({n} lessons)"))
+                        .unwrap_or_default()
+                ),
+            ),
             Err(e) => {
                 failed += 1;
-                bar.println(format!(
-                    "{}: {}{}",
-                    path.display(),
-                    e.detail,
-                    field_list(&e)
-                ));
+                crate::progress_bar::println(
+                    &bar,
+                    format!("{}: {}{}", path.display(), e.detail, field_list(&e)),
+                );
             }
         }
         bar.inc(1);
@@ -332,32 +333,41 @@ async fn import(config: Config, files: Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 fn check(config: &Config) -> anyhow::Result<()> {
+    use crate::persist::store::Inspection;
     let data_dir = &config.storage.data_dir;
     let redb_path = data_dir.join(engine::REDB_FILE);
-    let store = match crate::persist::store::Store::open(&redb_path) {
-        Ok(s) => s,
+    // Read-only: a check must not change the files it reports on.
+    match crate::persist::store::inspect(&redb_path) {
+        Ok(Inspection::Readable(meta, counts)) => {
+            println!("redb {}: ok", redb_path.display());
+            println!(
+                "  checkpoints: progress seq {}, wallets seq {}",
+                meta.progress_seq, meta.wallet_seq
+            );
+            println!(
+                "  rows: {} subjects, {} plans, {} players, {} sessions, {} progress, {} wallets",
+                counts.subjects,
+                counts.plans,
+                counts.players,
+                counts.sessions,
+                counts.progress,
+                counts.wallets
+            );
+        }
+        Ok(Inspection::Absent) => println!(
+            "redb {}: absent (empty data directory)",
+            redb_path.display()
+        ),
+        Ok(Inspection::NeedsRepair) => println!(
+            "redb {}: not closed cleanly (the server stopped abruptly); the next start repairs it",
+            redb_path.display()
+        ),
         Err(StoreError::Locked { path }) => bail!(
             "{} is held by a running Memora server; `memora check` needs it stopped (GET /readyz reports a running server's health)",
             path.display()
         ),
         Err(e) => bail!("{e}"),
-    };
-    let meta = store.meta()?;
-    let counts = store.counts()?;
-    println!("redb {}: ok", redb_path.display());
-    println!(
-        "  checkpoints: progress seq {}, wallets seq {}",
-        meta.progress_seq, meta.wallet_seq
-    );
-    println!(
-        "  rows: {} subjects, {} plans, {} players, {} sessions, {} progress, {} wallets",
-        counts.subjects,
-        counts.plans,
-        counts.players,
-        counts.sessions,
-        counts.progress,
-        counts.wallets
-    );
+    }
     let dir = engine::journal_dir(data_dir);
     if !dir.exists() {
         println!("journal {}: absent (nothing to replay)", dir.display());

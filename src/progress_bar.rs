@@ -21,3 +21,14 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     bar.set_prefix(what.to_owned());
     bar
 }
+
+/// Prints one result line above the bar on a terminal, or as a plain line on standard
+/// output when the bar is hidden (indicatif's `println` does nothing on a hidden bar,
+/// which would swallow per-document results and problem lists in scripts and logs).
+pub fn println(bar: &ProgressBar, line: impl AsRef<str>) {
+    if bar.is_hidden() {
+        println!("{}", line.as_ref());
+    } else {
+        bar.println(line);
+    }
+}

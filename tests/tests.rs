@@ -7,3 +7,13 @@ mod util;
 mod durability;
 
 mod http;
+
+mod recovery;
+
+mod cli;
+
+mod architecture;
+
+mod load;
+
+mod format;

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition,
+    Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition,
 };
 
 /// Format version of the redb layout (tables and key shapes). Bumped on layout changes;
@@ -209,15 +209,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Redb`].
     pub fn meta(&self) -> Result<Meta, StoreError> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let meta = txn.open_table(META).map_err(redb_err)?;
-        let get = |k: &str| -> Result<u64, StoreError> {
-            Ok(meta.get(k).map_err(redb_err)?.map_or(0, |v| v.value()))
-        };
-        Ok(Meta {
-            progress_seq: get(KEY_PROGRESS_SEQ)?,
-            wallet_seq: get(KEY_WALLET_SEQ)?,
-        })
+        read_meta(&self.db)
     }
 
     fn scan(
@@ -355,26 +347,92 @@ impl Store {
     /// # Errors
     /// [`StoreError::Redb`].
     pub fn counts(&self) -> Result<Counts, StoreError> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let n = |def: TableDefinition<&str, &[u8]>| -> Result<u64, StoreError> {
-            txn.open_table(def)
-                .map_err(redb_err)?
-                .len()
-                .map_err(redb_err)
-        };
-        Ok(Counts {
-            subjects: n(SUBJECTS)?,
-            plans: n(PLANS)?,
-            players: n(PLAYERS)?,
-            sessions: txn
-                .open_table(SESSIONS)
-                .map_err(redb_err)?
-                .len()
-                .map_err(redb_err)?,
-            progress: n(PROGRESS)?,
-            wallets: n(WALLETS)?,
-        })
+        read_counts(&self.db)
     }
+}
+
+/// What a read-only look at the redb file found ([`inspect`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Inspection {
+    /// There is no file yet (nothing was ever stored).
+    Absent,
+    /// The file was not closed cleanly (a crash): redb must repair it, which the next
+    /// start does; a read-only look cannot read it meanwhile.
+    NeedsRepair,
+    /// The file is readable: its checkpoint sequences and row counts.
+    Readable(Meta, Counts),
+}
+
+/// Opens the redb file at `path` read-only, for `memora check`: reads the format,
+/// checkpoint sequences and row counts and modifies nothing (not even redb's own
+/// bookkeeping, which a write-mode open updates).
+///
+/// # Errors
+/// [`StoreError::Locked`] while a server holds the file, [`StoreError::NewerFormat`],
+/// [`StoreError::Redb`] for anything else.
+pub fn inspect(path: &Path) -> Result<Inspection, StoreError> {
+    if !path.exists() {
+        return Ok(Inspection::Absent);
+    }
+    let db = match ReadOnlyDatabase::open(path) {
+        Ok(db) => db,
+        Err(DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(StoreError::Locked {
+                path: path.to_owned(),
+            });
+        }
+        Err(DatabaseError::RepairAborted) => return Ok(Inspection::NeedsRepair),
+        Err(e) => return Err(StoreError::Redb(format!("{}: {e}", path.display()))),
+    };
+    let format = {
+        let txn = db.begin_read().map_err(redb_err)?;
+        match txn.open_table(META) {
+            Ok(meta) => meta.get(KEY_FORMAT).map_err(redb_err)?.map(|v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(redb_err(e)),
+        }
+    };
+    if let Some(found) = format.filter(|&f| f > STORE_FORMAT) {
+        return Err(StoreError::NewerFormat {
+            path: path.to_owned(),
+            found,
+        });
+    }
+    Ok(Inspection::Readable(read_meta(&db)?, read_counts(&db)?))
+}
+
+fn read_meta(db: &impl ReadableDatabase) -> Result<Meta, StoreError> {
+    let txn = db.begin_read().map_err(redb_err)?;
+    let meta = txn.open_table(META).map_err(redb_err)?;
+    let get = |k: &str| -> Result<u64, StoreError> {
+        Ok(meta.get(k).map_err(redb_err)?.map_or(0, |v| v.value()))
+    };
+    Ok(Meta {
+        progress_seq: get(KEY_PROGRESS_SEQ)?,
+        wallet_seq: get(KEY_WALLET_SEQ)?,
+    })
+}
+
+fn read_counts(db: &impl ReadableDatabase) -> Result<Counts, StoreError> {
+    let txn = db.begin_read().map_err(redb_err)?;
+    let n = |def: TableDefinition<&str, &[u8]>| -> Result<u64, StoreError> {
+        txn.open_table(def)
+            .map_err(redb_err)?
+            .len()
+            .map_err(redb_err)
+    };
+    Ok(Counts {
+        subjects: n(SUBJECTS)?,
+        plans: n(PLANS)?,
+        players: n(PLAYERS)?,
+        sessions: txn
+            .open_table(SESSIONS)
+            .map_err(redb_err)?
+            .len()
+            .map_err(redb_err)?,
+        progress: n(PROGRESS)?,
+        wallets: n(WALLETS)?,
+    })
 }
 
 fn replace_all(

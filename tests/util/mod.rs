@@ -1,8 +1,11 @@
 //! Shared black-box test support: a `memora serve` child process ([`server`]), an
 //! HTTP client for the contract ([`api`]), fixture loading and readers for the
-//! progress tree. Used by every test that talks to a real server process.
+//! progress tree, and a CLI runner. Used by every test that talks to a real server
+//! process or runs the binary.
 
 pub mod api;
+pub mod cli;
+pub mod scenario;
 pub mod server;
 
 use std::collections::HashMap;
@@ -11,6 +14,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub use api::{Api, CallError, Session};
+pub use cli::{CliRun, memora};
 pub use server::{ADMIN_EMAIL, ADMIN_PASSWORD, Server};
 
 /// Parses `tests/fixtures/{name}`.
@@ -24,6 +28,13 @@ pub fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read fixture {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse fixture {name}: {e}"))
+}
+
+/// The path of `tests/fixtures/{name}`.
+pub fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Every lesson id of a subject document with its `base_xp` (default 10), in

@@ -30,6 +30,8 @@ pub struct Server {
     pub url: String,
     /// Time from spawn to the `listening on` line, for the latest start.
     pub ready_after: Duration,
+    /// Arguments after `serve` (e.g. `--demo`), kept for restarts.
+    serve_args: Vec<String>,
 }
 
 impl Server {
@@ -41,6 +43,14 @@ impl Server {
     /// If the config is invalid TOML, `admin create` fails, or the server does not
     /// print its `listening on` line within 20 s (the server log is printed).
     pub fn start(data_dir: &Path, extra_toml: &str) -> Server {
+        Server::start_with_args(data_dir, extra_toml, &[])
+    }
+
+    /// As [`Server::start`], running `memora serve {serve_args}` (now and on restarts).
+    ///
+    /// # Panics
+    /// As [`Server::start`].
+    pub fn start_with_args(data_dir: &Path, extra_toml: &str, serve_args: &[&str]) -> Server {
         fs::create_dir_all(data_dir).expect("create data dir");
         let data_dir = data_dir.canonicalize().expect("canonical data dir");
         let parent = data_dir
@@ -85,6 +95,7 @@ impl Server {
             child: None,
             url: String::new(),
             ready_after: Duration::ZERO,
+            serve_args: serve_args.iter().map(|a| (*a).to_string()).collect(),
         };
         server.spawn();
         server
@@ -103,6 +114,7 @@ impl Server {
             .arg("--config")
             .arg(&self.config_path)
             .arg("serve")
+            .args(&self.serve_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -202,6 +214,25 @@ impl Server {
         matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
 
+    /// The config file this server runs with (for CLI commands on the same data dir).
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The current length of the server's log in bytes: pass it to
+    /// [`Server::log_since`] to read only what a later start wrote.
+    pub fn log_len(&self) -> usize {
+        fs::read(&self.log_path).map_or(0, |b| b.len())
+    }
+
+    /// The server's log from byte `offset` on, without ANSI colour codes.
+    pub fn log_since(&self, offset: usize) -> String {
+        let bytes = fs::read(&self.log_path).unwrap_or_default();
+        strip_ansi(&String::from_utf8_lossy(
+            bytes.get(offset..).unwrap_or_default(),
+        ))
+    }
+
     /// The last 60 lines of the server's log (stderr and stdout), for failure messages.
     pub fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log_path).unwrap_or_default();
@@ -214,6 +245,27 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`), so that tests can match
+/// `key=value` fields of human-format log lines whatever the colouring.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The base test config merged with `extra_toml`: keys of `extra_toml` override ours,
