@@ -337,8 +337,10 @@ fn check(config: &Config) -> anyhow::Result<()> {
     let data_dir = &config.storage.data_dir;
     let redb_path = data_dir.join(engine::REDB_FILE);
     // Read-only: a check must not change the files it reports on.
+    let mut covered = None;
     match crate::persist::store::inspect(&redb_path) {
         Ok(Inspection::Readable(meta, counts)) => {
+            covered = Some(meta.progress_seq.min(meta.wallet_seq));
             println!("redb {}: ok", redb_path.display());
             println!(
                 "  checkpoints: progress seq {}, wallets seq {}",
@@ -377,8 +379,7 @@ fn check(config: &Config) -> anyhow::Result<()> {
         Ok(report) => {
             // Records after the older checkpoint must all be present: the first segment
             // may start at or before it, never after (a gap would lose writes).
-            let covered = meta.progress_seq.min(meta.wallet_seq);
-            if let Some(first) = report.first_seq
+            if let (Some(first), Some(covered)) = (report.first_seq, covered)
                 && first > covered + 1
             {
                 bail!(
