@@ -5,9 +5,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, put};
 
 use crate::engine::accounts::{NewPlayer, PlayerView};
-use crate::engine::content_ops::PutOutcome;
+use crate::engine::content_ops::{DocKind, PutOutcome};
 use crate::error::{ApiError, Code};
 
 use super::extract::{AdminAuth, StrictJson, check_json_content_type};
@@ -27,84 +28,41 @@ fn put_answer(result: Result<PutOutcome, ApiError>) -> Response {
     }
 }
 
-/// `PUT /api/v1/admin/subjects/{id}`: import or replace a `memora.subject/v1` document.
-pub async fn put_subject(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = check_json_content_type(&headers) {
-        return problem(e);
-    }
-    let engine = state.engine.clone();
-    put_answer(detached(async move { engine.put_subject(Some(&id), &body).await }).await)
-}
-
-/// `GET /api/v1/admin/subjects/{id}`: the stored document.
-pub async fn get_subject(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-) -> Response {
-    match state.engine.subject_document(&id) {
-        Ok(doc) => json_bytes(StatusCode::OK, doc),
-        Err(e) => problem(e),
-    }
-}
-
-/// `DELETE /api/v1/admin/subjects/{id}`: refused (409) while a plan lists it.
-pub async fn delete_subject(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-) -> Response {
-    let engine = state.engine.clone();
-    match detached(async move { engine.delete_subject(&id).await }).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => problem(e),
-    }
-}
-
-/// `PUT /api/v1/admin/plans/{id}`: import or replace a `memora.plan/v1` document.
-pub async fn put_plan(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = check_json_content_type(&headers) {
-        return problem(e);
-    }
-    let engine = state.engine.clone();
-    put_answer(detached(async move { engine.put_plan(Some(&id), &body).await }).await)
-}
-
-/// `GET /api/v1/admin/plans/{id}`.
-pub async fn get_plan(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-) -> Response {
-    match state.engine.plan_document(&id) {
-        Ok(doc) => json_bytes(StatusCode::OK, doc),
-        Err(e) => problem(e),
-    }
-}
-
-/// `DELETE /api/v1/admin/plans/{id}`: refused (409) while students are assigned.
-pub async fn delete_plan(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-) -> Response {
-    let engine = state.engine.clone();
-    match detached(async move { engine.delete_plan(&id).await }).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => problem(e),
-    }
+/// `PUT|GET|DELETE /api/v1/admin/{subjects,plans}/{id}`: import or replace (201/200),
+/// read the stored document, delete (409 while still in use).
+pub fn document_routes(kind: DocKind) -> MethodRouter<AppState> {
+    put(
+        move |State(state): State<AppState>,
+              _: AdminAuth,
+              Path(id): Path<String>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            if let Err(e) = check_json_content_type(&headers) {
+                return problem(e);
+            }
+            let engine = state.engine.clone();
+            put_answer(
+                detached(async move { engine.put_document(kind, Some(&id), &body).await }).await,
+            )
+        },
+    )
+    .get(
+        move |State(state): State<AppState>, _: AdminAuth, Path(id): Path<String>| async move {
+            match state.engine.document(kind, &id) {
+                Ok(doc) => json_bytes(StatusCode::OK, doc),
+                Err(e) => problem(e),
+            }
+        },
+    )
+    .delete(
+        move |State(state): State<AppState>, _: AdminAuth, Path(id): Path<String>| async move {
+            let engine = state.engine.clone();
+            match detached(async move { engine.delete_document(kind, &id).await }).await {
+                Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                Err(e) => problem(e),
+            }
+        },
+    )
 }
 
 /// `POST /api/v1/admin/players`: create a player (201).

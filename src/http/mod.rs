@@ -15,13 +15,14 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use parking_lot::Mutex;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::engine::Engine;
+use crate::engine::content_ops::DocKind;
 use crate::error::{ApiError, Code};
 
 /// Shared state of every handler: cheap to clone.
@@ -129,15 +130,11 @@ pub fn router(engine: Engine) -> Router {
     let admin_content = Router::new()
         .route(
             "/api/v1/admin/subjects/{id}",
-            put(admin::put_subject)
-                .get(admin::get_subject)
-                .delete(admin::delete_subject),
+            admin::document_routes(DocKind::Subject),
         )
         .route(
             "/api/v1/admin/plans/{id}",
-            put(admin::put_plan)
-                .get(admin::get_plan)
-                .delete(admin::delete_plan),
+            admin::document_routes(DocKind::Plan),
         )
         .layer(DefaultBodyLimit::max(config.http.admin_body_limit_bytes));
     let mut api = Router::new()
