@@ -6,7 +6,7 @@
 # 1. Starts a release server on a fresh temporary data directory with checkpoints
 #    effectively off (intervals 86400 s, so the whole history stays in the journal) and
 #    relaxed durability (only to get there faster; replay does not depend on it).
-# 2. Drives `memora-bench --scenario complete` in 60 s rounds until the completions
+# 2. Drives `memora-bench --scenario complete` in 30 s rounds until the completions
 #    counted by the generator reach TARGET_COMPLETIONS (warmup completions are journaled
 #    too, so the journal holds a few more; recovery's `replayed` is the exact count).
 # 3. kill -9, then RESTARTS times: start `serve`, time until GET /readyz answers 200
@@ -58,7 +58,7 @@ echo "bench-admin-password" >"$dir/admin.pw"
 "$BIN/memora" --config "$dir/memora.toml" admin create --email admin@bench.local \
     --password-file "$dir/admin.pw" >&2
 
-start_server() { # sets server_pid; prints seconds until /readyz is 200
+start_server() { # sets server_pid and ready_secs (seconds until /readyz is 200)
     local t0 t1
     t0=$(date +%s.%N)
     "$BIN/memora" --config "$dir/memora.toml" serve >>"$dir/server.log" 2>&1 &
@@ -68,16 +68,16 @@ start_server() { # sets server_pid; prints seconds until /readyz is 200
         sleep 0.01
     done
     t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc
+    ready_secs=$(echo "$t1 - $t0" | bc)
 }
 
-start_server >/dev/null
+start_server
 export MEMORA_BENCH_ADMIN_EMAIL=admin@bench.local MEMORA_BENCH_ADMIN_PASSWORD=bench-admin-password
 common=(--url "http://127.0.0.1:$PORT" --students "$STUDENTS" --connections "$CONNECTIONS")
 "$BIN/memora-bench" "${common[@]}" --setup --scenario progress --duration 0.5 --warmup 0 >/dev/null
 done_count=0
 while ((done_count < TARGET)); do
-    n=$("$BIN/memora-bench" "${common[@]}" --scenario complete --duration 60 --warmup 1 \
+    n=$("$BIN/memora-bench" "${common[@]}" --scenario complete --duration 30 --warmup 1 \
         | tail -n 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ops"]["complete"]["count"])')
     done_count=$((done_count + n))
     echo "completions so far: $done_count" >&2
@@ -88,9 +88,9 @@ wait "$server_pid" 2>/dev/null || true
 echo "journal on disk: $(du -sb "$dir/data/journal" | cut -f1) bytes in $(ls "$dir/data/journal" | wc -l) files" >&2
 echo "redb file: $(du -b "$dir/data/memora.redb" | cut -f1) bytes (apparent)" >&2
 for i in $(seq "$RESTARTS"); do
-    secs=$(start_server)
-    line=$(grep recovered "$dir/server.log" | tail -n 1)
-    echo "restart $i: ready after ${secs}s; $line"
+    start_server
+    line=$(grep recovered "$dir/server.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')
+    echo "restart $i: ready after ${ready_secs}s; $line"
     kill -KILL "$server_pid"
     wait "$server_pid" 2>/dev/null || true
     server_pid=
