@@ -44,19 +44,28 @@ for run in $(seq "$RUNS"); do
     OUT="$OUT" DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS \
         "$here/load.sh" 1 complete >/dev/null
     echo "== run $run: redis; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    before=$(awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$redis_pid/stat")
     REDIS_PEER_PORT=$REDIS_PORT REDIS_PEER_CONNECTIONS=$CONNECTIONS REDIS_PEER_SECS=$DURATION \
-        REDIS_PEER_WARMUP_SECS=$WARMUP "$peer" | tee -a "$rdir/peer.txt" >&2
+        REDIS_PEER_WARMUP_SECS=$WARMUP /usr/bin/time -f "%U %S" -o "$rdir/time" "$peer" \
+        | tee -a "$rdir/peer.txt" >&2
+    after=$(awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$redis_pid/stat")
+    read -r user sys <"$rdir/time"
     tail -n 1 "$rdir/peer.txt" | python3 -c 'import json,sys
-v = json.loads(sys.stdin.read()); v.update(run=int(sys.argv[1]), step="redis", durability="appendfsync-always")
-print(json.dumps(v))' "$run" >>"$OUT"
+v = json.loads(sys.stdin.read())
+v.update(run=int(sys.argv[1]), step="redis", durability="appendfsync-always",
+         bench_cpu_secs=round(float(sys.argv[2]) + float(sys.argv[3]), 2),
+         server_cpu_secs=round(float(sys.argv[5]) - float(sys.argv[4]), 2))
+print(json.dumps(v))' "$run" "$user" "$sys" "$before" "$after" >>"$OUT"
 done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 mem = [v["ops"]["complete"]["rps"] for v in lines if v.get("step") == "complete"]
+cpu = lambda step: [f'{v["bench_cpu_secs"]}/{v["server_cpu_secs"]}' for v in lines if v.get("step") == step]
 red = [v["ops"]["redis_completion"]["rps"] for v in lines if v.get("step") == "redis"]
 ratios = [m / r for m, r in zip(mem, red)]
 print("memora completions/s: " + ", ".join(f"{x:.0f}" for x in mem))
 print("redis MULTI ops/s:    " + ", ".join(f"{x:.0f}" for x in red))
+print("CPU s generator/server, memora: " + ", ".join(cpu("complete")) + "; redis: " + ", ".join(cpu("redis")))
 print("ratio per pair: " + ", ".join(f"{x:.2f}" for x in ratios) + f"; median {statistics.median(ratios):.2f}")
 PY

@@ -9,9 +9,12 @@
 # 2. Drives `memora-bench --scenario complete` in 30 s rounds until the completions
 #    counted by the generator reach TARGET_COMPLETIONS (warmup completions are journaled
 #    too, so the journal holds a few more; recovery's `replayed` is the exact count).
-# 3. kill -9, then RESTARTS times: start `serve`, time until GET /readyz answers 200
-#    (polled every 10 ms), print the log's "recovered" line, kill -9 again. No request
-#    is sent between restarts, so every restart replays the same journal.
+# 3. kill -9, then RESTARTS times with the files in the page cache ("warm") and RESTARTS
+#    times after evicting the data directory's files from it with posix_fadvise
+#    DONTNEED ("cold"; only these files, the rest of the machine's cache is untouched):
+#    start `serve`, time until GET /readyz answers 200 (polled every 10 ms), print the
+#    log's "recovered" line, kill -9 again. No request is sent between restarts, so
+#    every restart replays the same journal.
 #
 # Environment: BIN [target/release], DATA [data/fcc-2018], PORT [18081],
 # STUDENTS [1000], CONNECTIONS [64], KEEP=1 keeps the temporary directory.
@@ -87,10 +90,23 @@ kill -KILL "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 echo "journal on disk: $(du -sb "$dir/data/journal" | cut -f1) bytes in $(ls "$dir/data/journal" | wc -l) files" >&2
 echo "redb file: $(du -b "$dir/data/memora.redb" | cut -f1) bytes (apparent)" >&2
-for i in $(seq "$RESTARTS"); do
+evict() { # drop this data directory's pages from the page cache (only these files)
+    python3 - "$dir/data" <<'PY'
+import os, sys
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        fd = os.open(os.path.join(root, name), os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+PY
+}
+for i in $(seq $((2 * RESTARTS))); do
+    cache=warm
+    if ((i > RESTARTS)); then cache=cold; evict; fi
     start_server
     line=$(grep recovered "$dir/server.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')
-    echo "restart $i: ready after ${ready_secs}s; $line"
+    echo "restart $i ($cache page cache): ready after ${ready_secs}s; $line"
     kill -KILL "$server_pid"
     wait "$server_pid" 2>/dev/null || true
     server_pid=

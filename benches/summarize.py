@@ -3,9 +3,8 @@
 
     python3 benches/summarize.py bench-results.jsonl [--ratio STEP_A STEP_B]
 
---ratio prints, per run, req/s of STEP_A's first op ÷ STEP_B's first op (runs of
-load.sh alternate the steps, so each pair comes from the same server session), and
-their median.
+--ratio prints req/s of STEP_A's first op ÷ that of the next STEP_B run (load.sh
+alternates the steps, so each pair comes from the same server session), and the median.
 """
 import json
 import statistics
@@ -34,11 +33,15 @@ def main() -> None:
     if "--ratio" in sys.argv:
         i = sys.argv.index("--ratio")
         a, b = sys.argv[i + 1], sys.argv[i + 2]
-        by_run = defaultdict(dict)
+        # Each B run is paired with the A run just before it (load.sh alternates them).
+        ratios, last_a = [], None
         for v in lines:
-            first = next(iter(v["ops"].values()))
-            by_run[(v["durability"], v["run"])][v["step"]] = first["rps"]
-        ratios = [r[a] / r[b] for r in by_run.values() if a in r and b in r]
+            rps = next(iter(v["ops"].values()))["rps"]
+            if v["step"] == a:
+                last_a = rps
+            elif v["step"] == b and last_a is not None:
+                ratios.append(last_a / rps)
+                last_a = None
         print(f"{a} / {b}: " + ", ".join(f"{x:.1%}" for x in ratios)
               + f"; median {statistics.median(ratios):.1%} over {len(ratios)} pairs")
 
