@@ -277,10 +277,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Redb`].
-    pub fn student(
-        &self,
-        player_id: &str,
-    ) -> Result<StudentRows, StoreError> {
+    pub fn student(&self, player_id: &str) -> Result<StudentRows, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let progress = txn.open_table(PROGRESS).map_err(redb_err)?;
         let start = format!("{player_id}\u{1f}");
