@@ -58,6 +58,7 @@ pub fn build_subject_view(
             visible_bits: RoaringBitmap::new(),
             lesson_by_id: HashMap::new(),
             question_lesson: HashMap::new(),
+            json: std::sync::OnceLock::new(),
         },
     };
     b.visit(0, NO_NODE, &[])?;

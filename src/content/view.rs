@@ -10,7 +10,7 @@
 //! progress.md are two linear scans over a `Vec` (no pointer chasing, no recursion).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringBitmap;
 use serde::Serialize;
@@ -121,6 +121,21 @@ pub struct SubjectView {
     pub lesson_by_id: HashMap<Box<str>, u32>,
     /// Lowercased question id → index into `nodes` of the lesson that holds it.
     pub question_lesson: HashMap<Box<str>, u32>,
+    /// Pre-escaped JSON of each node's fixed fields, filled on first use by
+    /// `progress::tree` (the per-student fields are written around them per request).
+    pub json: OnceLock<Vec<NodeJson>>,
+}
+
+/// The fixed parts of one node's JSON in a progress answer, already escaped: everything
+/// but `status`, `is_accessible` and `best_hearts`, which depend on the student.
+#[derive(Debug, Clone, Default)]
+pub struct NodeJson {
+    /// `{"id":…,"type":…,"title":…,"status":"`
+    pub head: Box<[u8]>,
+    /// `","is_linear":…,"access_level":…,"is_accessible":`
+    pub mid: Box<[u8]>,
+    /// Lessons: `,"bit_index":N`; containers: empty.
+    pub tail: Box<[u8]>,
 }
 
 impl SubjectView {

@@ -20,9 +20,10 @@ use super::accounts::Caller;
 use super::event::LessonCompleted;
 use super::{Engine, Event, students};
 
-/// `GET /api/v1/subjects/{id}/progress` (progress.md "Reading progress").
+/// The fields of `GET /api/v1/subjects/{id}/progress` before `root` (progress.md
+/// "Reading progress"); `root` is appended by [`ProgressTree::write_json`].
 #[derive(Serialize)]
-pub struct ProgressResponse<'a> {
+pub struct ProgressHead<'a> {
     /// Subject id.
     pub subject_id: &'a str,
     /// The student's plan.
@@ -37,8 +38,6 @@ pub struct ProgressResponse<'a> {
     pub total_xp_earned: u64,
     /// First unlocked, accessible lesson in order.
     pub suggested_next_lesson_id: Option<&'a str>,
-    /// The tree with statuses.
-    pub root: ProgressTree<'a>,
 }
 
 /// `progress` block of a completion answer.
@@ -157,7 +156,7 @@ impl Engine {
         let grant = has_grant(player);
         let next = status::suggested_next_lesson(&view, &statuses, |a| a.allows(&grant));
         let summary = status::summary(&view, &progress.passed);
-        let response = ProgressResponse {
+        let head = ProgressHead {
             subject_id: view.subject_id(),
             plan_id: &plan.plan_id,
             completion_percentage: summary.completion_percentage,
@@ -165,16 +164,21 @@ impl Engine {
             passed_lessons: summary.passed_lessons,
             total_xp_earned: progress.total_xp_earned,
             suggested_next_lesson_id: next.map(|i| &*view.nodes[i as usize].id),
-            root: ProgressTree {
-                view: &view,
-                statuses: &statuses,
-                progress,
-                grants: &grant,
-            },
+        };
+        let tree = ProgressTree {
+            view: &view,
+            statuses: &statuses,
+            progress,
+            grants: &grant,
         };
         // About 150 bytes per node: one allocation instead of a dozen regrowths.
         let mut out = Vec::with_capacity(view.nodes.len() * 160 + 256);
-        serde_json::to_writer(&mut out, &response).map_err(ApiError::internal)?;
+        serde_json::to_writer(&mut out, &head).map_err(ApiError::internal)?;
+        // `{…head…}` → `{…head…,"root":<tree>}`
+        out.pop();
+        out.extend_from_slice(br#","root":"#);
+        tree.write_json(&mut out);
+        out.push(b'}');
         Ok(out)
     }
 

@@ -149,6 +149,7 @@ impl ViewBuilder {
             visible_bits: std::mem::take(&mut self.visible_bits),
             lesson_by_id: std::mem::take(&mut self.lesson_by_id),
             question_lesson: HashMap::new(),
+            json: std::sync::OnceLock::new(),
         }
     }
 }

@@ -70,6 +70,34 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
+    fn fast_tree_writer_matches_serde_byte_for_byte(
+        view in view_strategy(), passed in passed_strategy(), granted in any::<bool>(),
+        hearts in 1u8..=5
+    ) {
+        let s = statuses(&view, &passed);
+        let mut progress = crate::progress::state::SubjectProgress::default();
+        for bit in &passed {
+            progress.passed.insert(bit);
+            progress.best_hearts.set(bit, hearts);
+        }
+        let grants = move |item: &str| granted && item == PAID_ITEM;
+        let tree = crate::progress::tree::ProgressTree {
+            view: &view,
+            statuses: &s,
+            progress: &progress,
+            grants: &grants,
+        };
+        let mut fast = Vec::new();
+        tree.write_json(&mut fast);
+        let reference = serde_json::to_vec(&tree).expect("serde");
+        prop_assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&reference));
+        // A second write uses the cached fragments and gives the same bytes.
+        let mut again = Vec::new();
+        tree.write_json(&mut again);
+        prop_assert_eq!(again, fast);
+    }
+
+    #[test]
     fn statuses_match_the_reference(view in view_strategy(), passed in passed_strategy()) {
         prop_assert_eq!(statuses(&view, &passed), reference_statuses(&view, &passed));
     }

@@ -72,3 +72,29 @@ fn progress_tree_of_a_realistic_subject_has_every_lesson_once() {
     }
     assert_eq!(count(&value), 643);
 }
+
+#[test]
+fn fast_writer_escapes_titles_like_serde() {
+    let mut b = ViewBuilder::new("js", false);
+    b.open(NodeKind::Topic, "t", false);
+    b.lesson("a").lesson("b");
+    let mut view = b.build();
+    view.nodes[1].title = "Quotes \" and \\ back\u{1}slash — Ünïcode 📚 \n".into();
+    view.nodes[2].title = "</script>".into();
+    let mut p = SubjectProgress::new();
+    p.passed.insert(0);
+    p.best_hearts.set(0, 3);
+    let s = statuses(&view, &p.passed);
+    let no_grants = |_: &str| false;
+    let tree = ProgressTree {
+        view: &view,
+        statuses: &s,
+        progress: &p,
+        grants: &no_grants,
+    };
+    let mut fast = Vec::new();
+    tree.write_json(&mut fast);
+    assert_eq!(fast, serde_json::to_vec(&tree).expect("serializes"));
+    let parsed: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
+    assert_eq!(parsed["children"][0]["title"], view.nodes[1].title.as_ref());
+}
