@@ -91,12 +91,7 @@ fn main() {
     let card = queue.get(42).expect("card 42");
     c.bench_function("srs/review one card (fsrs + steps + fuzz)", |b| {
         b.iter(|| {
-            black_box(scheduler.review(
-                Some(black_box(&card)),
-                Rating::Good,
-                NOW,
-                "js-q-042",
-            ))
+            black_box(scheduler.review(Some(black_box(&card)), Rating::Good, NOW, "js-q-042"))
         });
     });
 

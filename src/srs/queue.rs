@@ -255,7 +255,9 @@ impl DueQueue {
             // Past the limit, keep only cards sharing the last picked due second: the
             // question order may move them ahead of it.
             let tie = picked.len() >= limit
-                && picked.last().is_some_and(|last| { last.due } == { packed.due });
+                && picked
+                    .last()
+                    .is_some_and(|last| { last.due } == { packed.due });
             if picked.len() < limit || tie {
                 picked.push(packed);
             }

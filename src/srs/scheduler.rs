@@ -168,8 +168,7 @@ impl Scheduler {
     /// [`ConfigError`] listing every problem found.
     pub fn new(config: SchedulerConfig) -> Result<Scheduler, ConfigError> {
         let mut problems = Vec::new();
-        for (i, (&w, &(low, high))) in config.parameters.iter().zip(&PARAMETER_BOUNDS).enumerate()
-        {
+        for (i, (&w, &(low, high))) in config.parameters.iter().zip(&PARAMETER_BOUNDS).enumerate() {
             if !(low..=high).contains(&w) {
                 problems.push(format!(
                     "srs.parameters[{i}] = {w} is outside [{low}, {high}]"
@@ -242,9 +241,7 @@ impl Scheduler {
 
         let next = match state {
             CardState::Learning => step_rules(&self.config.learning_steps_secs, step, rating),
-            CardState::Relearning => {
-                step_rules(&self.config.relearning_steps_secs, step, rating)
-            }
+            CardState::Relearning => step_rules(&self.config.relearning_steps_secs, step, rating),
             CardState::Review => match self.config.relearning_steps_secs.first() {
                 Some(&first) if rating == Rating::Again => Next::Step(0, secs_to_ms(first)),
                 _ => Next::Graduate,
@@ -259,12 +256,8 @@ impl Scheduler {
             Next::Graduate => {
                 let mut days = self.review_interval_days(memory.stability);
                 if self.config.enable_fuzz {
-                    days = fuzz_interval(
-                        days,
-                        self.config.maximum_interval_days,
-                        question_id,
-                        reps,
-                    );
+                    days =
+                        fuzz_interval(days, self.config.maximum_interval_days, question_id, reps);
                 }
                 (CardState::Review, 0, i64::from(days) * DAY_MS)
             }

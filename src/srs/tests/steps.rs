@@ -15,17 +15,32 @@ fn after(card: &Card) -> i64 {
 fn a_card_starts_in_learning_step_zero() {
     let s = no_fuzz();
     let again = s.review(None, Again, T0, "q");
-    assert_eq!((again.state, again.step, after(&again)), (CardState::Learning, 0, MINUTE));
+    assert_eq!(
+        (again.state, again.step, after(&again)),
+        (CardState::Learning, 0, MINUTE)
+    );
     let hard = s.review(None, Hard, T0, "q");
     // Hard at the first step waits the mean of the first two steps: 5.5 min.
-    assert_eq!((hard.state, hard.step, after(&hard)), (CardState::Learning, 0, 330_000));
+    assert_eq!(
+        (hard.state, hard.step, after(&hard)),
+        (CardState::Learning, 0, 330_000)
+    );
     let good = s.review(None, Good, T0, "q");
-    assert_eq!((good.state, good.step, after(&good)), (CardState::Learning, 1, 10 * MINUTE));
+    assert_eq!(
+        (good.state, good.step, after(&good)),
+        (CardState::Learning, 1, 10 * MINUTE)
+    );
     let easy = s.review(None, Easy, T0, "q");
     // Easy graduates at once: round(8.2956) = 8 days.
-    assert_eq!((easy.state, easy.step, after(&easy)), (CardState::Review, 0, 8 * DAY_MS));
+    assert_eq!(
+        (easy.state, easy.step, after(&easy)),
+        (CardState::Review, 0, 8 * DAY_MS)
+    );
     for card in [again, hard, good, easy] {
-        assert_eq!((card.reps, card.lapses, card.last_review_ms), (1, 0, Some(T0)));
+        assert_eq!(
+            (card.reps, card.lapses, card.last_review_ms),
+            (1, 0, Some(T0))
+        );
     }
 }
 
@@ -34,9 +49,15 @@ fn later_learning_steps() {
     let s = no_fuzz();
     let step1 = replay(&s, &[(Good, T0)]);
     let hard = s.review(Some(&step1), Hard, T0 + 10 * MINUTE, "q");
-    assert_eq!((hard.state, hard.step, after(&hard)), (CardState::Learning, 1, 10 * MINUTE));
+    assert_eq!(
+        (hard.state, hard.step, after(&hard)),
+        (CardState::Learning, 1, 10 * MINUTE)
+    );
     let again = s.review(Some(&step1), Again, T0 + 10 * MINUTE, "q");
-    assert_eq!((again.state, again.step, after(&again)), (CardState::Learning, 0, MINUTE));
+    assert_eq!(
+        (again.state, again.step, after(&again)),
+        (CardState::Learning, 0, MINUTE)
+    );
     let good = s.review(Some(&step1), Good, T0 + 10 * MINUTE, "q");
     assert_eq!((good.state, good.step), (CardState::Review, 0));
     assert!(after(&good) >= DAY_MS);
@@ -50,7 +71,10 @@ fn hard_at_a_single_step_waits_one_and_a_half_steps() {
         ..SchedulerConfig::default()
     });
     let card = s.review(None, Hard, T0, "q");
-    assert_eq!((card.state, after(&card)), (CardState::Learning, 15 * MINUTE));
+    assert_eq!(
+        (card.state, after(&card)),
+        (CardState::Learning, 15 * MINUTE)
+    );
 }
 
 #[test]
@@ -60,16 +84,31 @@ fn again_in_review_relearns_and_counts_a_lapse() {
     let at = review.due_ms;
     let lapsed = s.review(Some(&review), Again, at, "q");
     assert_eq!(
-        (lapsed.state, lapsed.step, after(&lapsed), lapsed.lapses, lapsed.reps),
+        (
+            lapsed.state,
+            lapsed.step,
+            after(&lapsed),
+            lapsed.lapses,
+            lapsed.reps
+        ),
         (CardState::Relearning, 0, 10 * MINUTE, 1, 2)
     );
     // One relearning step: hard waits 1.5 steps, again restarts, good graduates.
     let hard = s.review(Some(&lapsed), Hard, at + 10 * MINUTE, "q");
-    assert_eq!((hard.state, after(&hard)), (CardState::Relearning, 15 * MINUTE));
+    assert_eq!(
+        (hard.state, after(&hard)),
+        (CardState::Relearning, 15 * MINUTE)
+    );
     let again = s.review(Some(&lapsed), Again, at + 10 * MINUTE, "q");
-    assert_eq!((again.state, again.step, again.lapses), (CardState::Relearning, 0, 1));
+    assert_eq!(
+        (again.state, again.step, again.lapses),
+        (CardState::Relearning, 0, 1)
+    );
     let good = s.review(Some(&lapsed), Good, at + 10 * MINUTE, "q");
-    assert_eq!((good.state, good.lapses, good.reps), (CardState::Review, 1, 3));
+    assert_eq!(
+        (good.state, good.lapses, good.reps),
+        (CardState::Review, 1, 3)
+    );
     assert!(after(&good) >= DAY_MS);
 }
 
@@ -151,7 +190,10 @@ fn a_never_reviewed_card_is_treated_as_new() {
     let mut blank = s.review(None, Good, T0, "q");
     blank.last_review_ms = None;
     blank.reps = 0;
-    assert_eq!(s.review(Some(&blank), Easy, T0, "q"), s.review(None, Easy, T0, "q"));
+    assert_eq!(
+        s.review(Some(&blank), Easy, T0, "q"),
+        s.review(None, Easy, T0, "q")
+    );
 }
 
 #[test]
@@ -166,14 +208,21 @@ fn legacy_ratings() {
         (true, 6_001, Hard),
     ];
     for (is_correct, ms, rating) in cases {
-        assert_eq!(Rating::from_legacy(is_correct, ms), rating, "{is_correct} {ms}");
+        assert_eq!(
+            Rating::from_legacy(is_correct, ms),
+            rating,
+            "{is_correct} {ms}"
+        );
     }
 }
 
 #[test]
 fn ratings_serialize_as_numbers() {
     assert_eq!(serde_json::to_string(&Rating::Hard).expect("json"), "2");
-    assert_eq!(serde_json::from_str::<Rating>("4").expect("json"), Rating::Easy);
+    assert_eq!(
+        serde_json::from_str::<Rating>("4").expect("json"),
+        Rating::Easy
+    );
     assert!(serde_json::from_str::<Rating>("5").is_err());
     assert!(serde_json::from_str::<Rating>("0").is_err());
 }

@@ -32,7 +32,10 @@ fn memo_state(parameters: [f32; 21]) -> (f32, f32) {
 fn memo_state_matches_the_reference() {
     let (stability, difficulty) = memo_state(fsrs::DEFAULT_PARAMETERS);
     assert!((stability - 53.62691).abs() < 1e-4, "stability {stability}");
-    assert!((difficulty - 6.3574867).abs() < 1e-4, "difficulty {difficulty}");
+    assert!(
+        (difficulty - 6.3574867).abs() < 1e-4,
+        "difficulty {difficulty}"
+    );
 }
 
 #[test]
@@ -42,8 +45,14 @@ fn memo_state_with_short_term_frozen_matches_fsrs_rs() {
     w[18] = 0.0;
     w[19] = 0.0;
     let (stability, difficulty) = memo_state(w);
-    assert!((stability - 53.335106).abs() < 1e-4, "stability {stability}");
-    assert!((difficulty - 6.3574867).abs() < 1e-4, "difficulty {difficulty}");
+    assert!(
+        (stability - 53.335106).abs() < 1e-4,
+        "stability {stability}"
+    );
+    assert!(
+        (difficulty - 6.3574867).abs() < 1e-4,
+        "difficulty {difficulty}"
+    );
 }
 
 /// py-fsrs `test_review_card`: good × 6, again × 2, good × 5, each answered when due.
