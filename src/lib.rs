@@ -15,3 +15,4 @@ pub mod persist;
 pub mod players;
 pub mod progress;
 pub mod progress_bar;
+pub mod srs;

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The pure domain folders.
-const DOMAIN: [&str; 3] = ["src/content", "src/progress", "src/players"];
+const DOMAIN: [&str; 4] = ["src/content", "src/progress", "src/players", "src/srs"];
 
 /// What a domain file must not mention (outside comments), and why.
 const FORBIDDEN: [(&str, &str); 12] = [
