@@ -279,8 +279,10 @@ fn changing_one_lesson_rewrites_only_what_references_it() {
         json!("Changed stage");
     assert_eq!(doc["tracks"][0]["units"][0]["topics"][1]["lessons"][0]["id"], "bas-l-005");
     let c2 = put_subject(&c, &doc);
-    // A fresh writer scans the disk: the same result as a warm one.
-    let reports = build_all(&mut writer(dir.path()), &c2, now(), |_| {}).expect("rebuild");
+    // A fresh writer scans the disk: the same result as a warm one. (Only one writer may
+    // own an output root: the old one's memory of the disk is stale from here on.)
+    let mut w = writer(dir.path());
+    let reports = build_all(&mut w, &c2, now(), |_| {}).expect("rebuild");
     let after = tree(dir.path());
     let changed: BTreeSet<&str> = after
         .iter()

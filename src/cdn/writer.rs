@@ -192,26 +192,31 @@ impl Writer {
                 (_, false) => changed.push(f),
             }
         }
-        let batch: Vec<(PathBuf, &[u8])> = changed
+        let stamped: Vec<(PathBuf, Vec<u8>)> = changed
             .iter()
-            .map(|f| (self.abs(&f.path), f.bytes.as_slice()))
+            .map(|f| (self.abs(&f.path), f.stamped(&plan.stamp)))
+            .collect();
+        let batch: Vec<(PathBuf, &[u8])> = stamped
+            .iter()
+            .map(|(p, b)| (p.clone(), b.as_slice()))
             .collect();
         self.disk
             .write_batch(&batch)
             .map_err(io_err(format!("write files of plan {}", plan.plan_id)))?;
         let known = self.known()?;
-        for f in &changed {
+        for (f, (_, bytes)) in changed.iter().zip(&stamped) {
             known.insert(f.path.clone(), Some(f.hash));
             report.written += 1;
-            report.bytes_written += f.bytes.len() as u64;
+            report.bytes_written += bytes.len() as u64;
         }
         if let Some((m, same)) = manifest {
             if same && changed.is_empty() {
                 report.unchanged += 1;
             } else {
-                self.write_manifest(m.path.as_str(), &m.bytes, m.hash)?;
+                let bytes = m.stamped(&plan.stamp);
+                self.write_manifest(m.path.as_str(), &bytes, m.hash)?;
                 report.written += 1;
-                report.bytes_written += m.bytes.len() as u64;
+                report.bytes_written += bytes.len() as u64;
                 report.manifest_written = true;
             }
         }

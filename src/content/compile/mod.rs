@@ -76,10 +76,17 @@ pub struct CompiledFile {
     pub path: String,
     /// What it is.
     pub kind: FileKind,
-    /// The stamped JSON bytes (UTF-8).
-    pub bytes: Vec<u8>,
-    /// Hash of the bytes without the stamp.
+    /// The JSON (UTF-8) without its stamp; shared with the compile cache.
+    pub body: Arc<[u8]>,
+    /// Hash of `body`.
     pub hash: ContentHash,
+}
+
+impl CompiledFile {
+    /// The file as written: `body` with `version` and `generated_at` spliced in.
+    pub fn stamped(&self, stamp: &Stamp) -> Vec<u8> {
+        hash::stamp(&self.body, stamp.version, &stamp.generated_at)
+    }
 }
 
 /// Every file of one plan; the manifest is the last element.
@@ -125,11 +132,19 @@ pub enum CompileError {
     Serialize(String, String),
 }
 
-/// Parsed subject documents, reused across builds while their JSON is unchanged (parsing
-/// a large subject dominates a small rebuild otherwise). Pure memoization: no I/O.
+/// Parsed subject documents and their compiled lesson files, reused across builds while
+/// the subject's JSON is unchanged (parsing and serializing the unchanged subjects would
+/// otherwise dominate a one-lesson rebuild). Pure memoization: no I/O.
 #[derive(Default)]
 pub struct DocCache {
-    docs: HashMap<Box<str>, (Arc<str>, Arc<Subject>)>,
+    docs: HashMap<Box<str>, DocEntry>,
+}
+
+struct DocEntry {
+    json: Arc<str>,
+    doc: Arc<Subject>,
+    /// Lesson file path → (body, hash): lesson files depend on the document only.
+    lessons: HashMap<String, (Arc<[u8]>, ContentHash)>,
 }
 
 impl std::fmt::Debug for DocCache {
@@ -151,18 +166,31 @@ impl DocCache {
             message: "not stored".into(),
         })?;
         let key: Box<str> = id.to_ascii_lowercase().into();
-        if let Some((json, doc)) = self.docs.get(&key)
-            && **json == *record.doc_json
+        if let Some(entry) = self.docs.get(&key)
+            && *entry.json == *record.doc_json
         {
-            return Ok(doc.clone());
+            return Ok(entry.doc.clone());
         }
         let doc = Arc::new(record.document().map_err(|e| CompileError::Document {
             id: id.to_owned(),
             message: e.to_string(),
         })?);
-        self.docs
-            .insert(key, (record.doc_json.as_str().into(), doc.clone()));
+        self.docs.insert(
+            key,
+            DocEntry {
+                json: record.doc_json.as_str().into(),
+                doc: doc.clone(),
+                lessons: HashMap::new(),
+            },
+        );
         Ok(doc)
+    }
+
+    /// The compiled-lesson cache of a subject fetched with [`DocCache::get`].
+    fn lessons(&mut self, id: &str) -> Option<&mut HashMap<String, (Arc<[u8]>, ContentHash)>> {
+        self.docs
+            .get_mut(id.to_ascii_lowercase().as_str())
+            .map(|e| &mut e.lessons)
     }
 }
 
@@ -209,14 +237,31 @@ pub fn live_lesson_paths(catalog: &Catalog) -> BTreeSet<String> {
     live
 }
 
-/// Accumulates files and turns serializable values into stamped files and URLs.
-pub(crate) struct Emitter<'s> {
-    stamp: &'s Stamp,
+/// Accumulates files and turns serializable values into files and URLs.
+pub(crate) struct Emitter {
     pub(crate) files: Vec<CompiledFile>,
     buf: Vec<u8>,
 }
 
-impl Emitter<'_> {
+impl Emitter {
+    /// Adds an already compiled body (from the cache) and returns its URL.
+    pub(crate) fn push(
+        &mut self,
+        kind: FileKind,
+        path: String,
+        body: Arc<[u8]>,
+        hash: ContentHash,
+    ) -> String {
+        let url = format!("{path}?v={hash}");
+        self.files.push(CompiledFile {
+            path,
+            kind,
+            body,
+            hash,
+        });
+        url
+    }
+
     /// Serializes `value` as the file `path` and returns its URL (`path?v=hash`).
     pub(crate) fn emit<T: Serialize>(
         &mut self,
@@ -228,15 +273,7 @@ impl Emitter<'_> {
         serde_json::to_writer(&mut self.buf, value)
             .map_err(|e| CompileError::Serialize(path.clone(), e.to_string()))?;
         let hash = ContentHash::of_body(&self.buf);
-        let bytes = hash::stamp(&self.buf, self.stamp.version, &self.stamp.generated_at);
-        let url = format!("{path}?v={hash}");
-        self.files.push(CompiledFile {
-            path,
-            kind,
-            bytes,
-            hash,
-        });
-        Ok(url)
+        Ok(self.push(kind, path, self.buf.as_slice().into(), hash))
     }
 }
 
@@ -271,7 +308,6 @@ pub fn compile_plan(
         .collect::<Result<Vec<_>, _>>()?;
     let dir = plan_dir(&plan.id);
     let mut em = Emitter {
-        stamp,
         files: Vec::new(),
         buf: Vec::with_capacity(64 * 1024),
     };
@@ -280,7 +316,9 @@ pub fn compile_plan(
     for (sv, doc) in view.subjects.iter().zip(&subject_docs) {
         let extras = subject::Extras::of(doc);
         let mut entries = Vec::with_capacity(sv.lessons.len());
-        let urls = subject::compile_subject(sv, &extras, &dir, &mut em, &mut entries)?;
+        let mut no_cache = HashMap::new();
+        let cache = docs.lessons(sv.subject_id()).unwrap_or(&mut no_cache);
+        let urls = subject::compile_subject(sv, &extras, &dir, &mut em, cache, &mut entries)?;
         let root = sv.node(0);
         let node = extras.node(&root.id);
         manifest_subjects.push(ManifestSubject {

@@ -3,6 +3,7 @@
 //! badge, stages) are joined from the subject document by id ([`Extras`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::content::model::{Lesson, Subject};
 use crate::content::view::SubjectView;
@@ -11,7 +12,10 @@ use super::files::{
     AccessOut, BitMapping, Bitmap, HTopic, HTrack, HUnit, Hierarchy, LessonFile, Mappings,
     SearchEntry, StageOut, Stats, TopicFile, TopicLesson, TopicParent,
 };
-use super::{CompileError, Emitter, FileKind, lesson_path};
+use super::{CompileError, ContentHash, Emitter, FileKind, lesson_path};
+
+/// Lesson file path → compiled body and hash, valid while the subject document is.
+pub(crate) type LessonCache = HashMap<String, (Arc<[u8]>, ContentHash)>;
 
 /// Document fields of one node that the view leaves out.
 #[derive(Debug, Default, Clone, Copy)]
@@ -99,7 +103,8 @@ pub(crate) fn compile_subject<'v>(
     sv: &'v SubjectView,
     extras: &Extras<'_>,
     dir: &str,
-    em: &mut Emitter<'_>,
+    em: &mut Emitter,
+    cache: &mut LessonCache,
     entries: &mut Vec<SearchEntry<'v>>,
 ) -> Result<SubjectUrls, CompileError> {
     let root = sv.node(0);
@@ -126,7 +131,7 @@ pub(crate) fn compile_subject<'v>(
                         .node(&lesson.id)
                         .and_then(|n| n.lesson)
                         .ok_or_else(|| CompileError::MissingLesson(lesson.id.to_string()))?;
-                    let lesson_url = emit_lesson(em, doc)?;
+                    let lesson_url = emit_lesson(em, cache, doc)?;
                     lessons.push(TopicLesson {
                         id: &lesson.id,
                         title: &lesson.title,
@@ -237,7 +242,15 @@ pub(crate) fn compile_subject<'v>(
 }
 
 /// Emits the shared lesson file (document title, no access block) and returns its URL.
-fn emit_lesson(em: &mut Emitter<'_>, doc: &Lesson) -> Result<String, CompileError> {
+fn emit_lesson(
+    em: &mut Emitter,
+    cache: &mut LessonCache,
+    doc: &Lesson,
+) -> Result<String, CompileError> {
+    let path = lesson_path(&doc.id);
+    if let Some((body, hash)) = cache.get(&path) {
+        return Ok(em.push(FileKind::Lesson, path, body.clone(), *hash));
+    }
     let stages = doc
         .stages
         .iter()
@@ -253,9 +266,9 @@ fn emit_lesson(em: &mut Emitter<'_>, doc: &Lesson) -> Result<String, CompileErro
             config: &s.config,
         })
         .collect();
-    em.emit(
+    let url = em.emit(
         FileKind::Lesson,
-        lesson_path(&doc.id),
+        path.clone(),
         &LessonFile {
             id: &doc.id,
             title: &doc.title,
@@ -263,5 +276,9 @@ fn emit_lesson(em: &mut Emitter<'_>, doc: &Lesson) -> Result<String, CompileErro
             image: doc.image.as_deref(),
             stages,
         },
-    )
+    )?;
+    if let Some(f) = em.files.last() {
+        cache.insert(path, (f.body.clone(), f.hash));
+    }
+    Ok(url)
 }
