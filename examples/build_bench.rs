@@ -37,7 +37,10 @@ fn measure(name: &str, catalog: &Catalog, out: &Path, change: impl Fn(&Catalog) 
     );
     let t = Instant::now();
     build_all(&mut w, catalog, now, |_| {}).expect("rebuild");
-    println!("{name}: rebuild, nothing changed {} ms", t.elapsed().as_millis());
+    println!(
+        "{name}: rebuild, nothing changed {} ms",
+        t.elapsed().as_millis()
+    );
     let changed = change(catalog);
     let t = Instant::now();
     let r = build_all(&mut w, &changed, now, |_| {}).expect("rebuild");
@@ -58,8 +61,8 @@ fn measure(name: &str, catalog: &Catalog, out: &Path, change: impl Fn(&Catalog) 
 
 /// Re-imports `subject` with the first stage title of its first lesson suffixed.
 fn touch_first_lesson(c: &Catalog, subject: &str) -> Catalog {
-    let mut doc: Value = serde_json::from_str(&c.subject(subject).expect("subject").doc_json)
-        .expect("json");
+    let mut doc: Value =
+        serde_json::from_str(&c.subject(subject).expect("subject").doc_json).expect("json");
     let stage = doc["tracks"][0]["units"][0]["topics"][0]["lessons"][0]["stages"][0]["title"]
         .as_str()
         .unwrap_or("x")
@@ -95,7 +98,8 @@ fn generated(subjects: usize, lessons_per_topic: usize) -> Catalog {
         c = import(&c, doc.to_string().as_bytes());
         ids.push(sid);
     }
-    let plan = json!({"format": "memora.plan/v1", "id": "gen", "title": "Generated", "subjects": ids});
+    let plan =
+        json!({"format": "memora.plan/v1", "id": "gen", "title": "Generated", "subjects": ids});
     import(&c, plan.to_string().as_bytes())
 }
 
@@ -112,14 +116,25 @@ fn main() {
         for p in paths {
             c = import(&c, &std::fs::read(&p).expect("read"));
         }
-        let lessons: u32 = c.plans().filter_map(|p| c.plan_view(&p.id)).map(|v| v.subjects.iter().map(|s| s.total_lessons()).sum::<u32>()).sum();
+        let lessons: u32 = c
+            .plans()
+            .filter_map(|p| c.plan_view(&p.id))
+            .map(|v| v.subjects.iter().map(|s| s.total_lessons()).sum::<u32>())
+            .sum();
         println!("fcc-2018: {lessons} visible lessons");
         let first = c.subjects().next().expect("a subject").id.clone();
-        measure("fcc-2018", &c, &out.join("fcc"), |c| touch_first_lesson(c, &first));
+        measure("fcc-2018", &c, &out.join("fcc"), |c| {
+            touch_first_lesson(c, &first)
+        });
     }
     let t = Instant::now();
     let c = generated(8, 20);
-    println!("generated: 16000 lessons imported in {} ms", t.elapsed().as_millis());
-    measure("generated-16k", &c, &out.join("gen"), |c| touch_first_lesson(c, "gen3"));
+    println!(
+        "generated: 16000 lessons imported in {} ms",
+        t.elapsed().as_millis()
+    );
+    measure("generated-16k", &c, &out.join("gen"), |c| {
+        touch_first_lesson(c, "gen3")
+    });
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -67,17 +67,22 @@ fn writer(root: &Path) -> Writer {
 }
 
 fn schema(kind: &str) -> jsonschema::Validator {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{kind}.schema.json"));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{kind}.schema.json"));
     let text = std::fs::read_to_string(&path).expect("schema file");
     jsonschema::validator_for(&serde_json::from_str(&text).expect("schema JSON")).expect("schema")
 }
 
 /// Reads `url` (with `?v=`) under `root`: checks the hash and the schema, returns the JSON.
 fn follow(root: &Path, url: &str, kind: &str) -> Value {
-    let (path, v) = url.split_once("?v=").unwrap_or_else(|| panic!("{url} has no ?v="));
+    let (path, v) = url
+        .split_once("?v=")
+        .unwrap_or_else(|| panic!("{url} has no ?v="));
     let bytes = std::fs::read(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
     assert_eq!(
-        ContentHash::of_stamped(&bytes).map(|h| h.to_string()).as_deref(),
+        ContentHash::of_stamped(&bytes)
+            .map(|h| h.to_string())
+            .as_deref(),
         Some(v),
         "{path}: hash differs from its URL"
     );
@@ -99,7 +104,8 @@ fn walk_plan(root: &Path, plan: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let manifest_path = format!("plans/{plan}/manifest.json");
     let manifest: Value = serde_json::from_slice(
-        &std::fs::read(root.join(&manifest_path)).unwrap_or_else(|e| panic!("{manifest_path}: {e}")),
+        &std::fs::read(root.join(&manifest_path))
+            .unwrap_or_else(|e| panic!("{manifest_path}: {e}")),
     )
     .expect("manifest JSON");
     validate(&manifest, "manifest", &manifest_path);
@@ -142,7 +148,11 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 go(root, &p, out);
             } else {
-                let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(rel, std::fs::read(&p).expect("read"));
             }
         }
@@ -154,7 +164,10 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn access(v: &Value) -> (String, Option<String>) {
     (
-        v["access"]["access_level"].as_str().expect("level").to_owned(),
+        v["access"]["access_level"]
+            .as_str()
+            .expect("level")
+            .to_owned(),
         v["access"]["required_item"].as_str().map(str::to_owned),
     )
 }
@@ -179,13 +192,23 @@ fn every_url_of_every_manifest_resolves_and_validates() {
         // _b.json mappings are the bit indexes the progress API reports (the view's).
         let view = c.plan_view(plan).expect("view");
         for s in &view.subjects {
-            let b = &files[&format!("plans/{plan}/{}_b.json", s.subject_id().to_ascii_lowercase())];
+            let b = &files[&format!(
+                "plans/{plan}/{}_b.json",
+                s.subject_id().to_ascii_lowercase()
+            )];
             assert_eq!(b["total_lessons"], s.total_lessons());
             for &l in &s.lessons {
                 let node = &s.nodes[l as usize];
-                assert_eq!(b["mappings"][&*node.id]["bit_index"], node.bit_index, "{}", node.id);
+                assert_eq!(
+                    b["mappings"][&*node.id]["bit_index"], node.bit_index,
+                    "{}",
+                    node.id
+                );
                 let record = c.subject(s.subject_id()).expect("subject");
-                assert_eq!(record.bit_index(&node.id.to_ascii_lowercase()), Some(node.bit_index));
+                assert_eq!(
+                    record.bit_index(&node.id.to_ascii_lowercase()),
+                    Some(node.bit_index)
+                );
             }
         }
         reachable.extend(files.into_keys());
@@ -212,7 +235,10 @@ fn overrides_and_access_rules_show_in_the_files() {
     let b = walk_plan(dir.path(), "school-b");
 
     // rename (plan school: subject; plan B: lesson) only in plan files.
-    assert_eq!(a["plans/school/manifest.json"]["subjects"][0]["title"], "Basics for school");
+    assert_eq!(
+        a["plans/school/manifest.json"]["subjects"][0]["title"],
+        "Basics for school"
+    );
     assert_eq!(a["plans/school/bas_h.json"]["title"], "Basics for school");
     let hello_b = &b["plans/school-b/topics/bas-tp-hello.json"];
     assert_eq!(find(&hello_b["lessons"], "bas-l-001")["title"], "Intro");
@@ -220,9 +246,18 @@ fn overrides_and_access_rules_show_in_the_files() {
     assert!(b["lessons/bas-l-001.json"].get("access").is_none());
     // Document is_free_preview, and set_free.
     let hello_a = &a["plans/school/topics/bas-tp-hello.json"];
-    assert_eq!(access(find(&hello_a["lessons"], "bas-l-001")).0, "free_preview");
-    assert_eq!(access(find(&hello_a["lessons"], "bas-l-002")).0, "authenticated");
-    assert_eq!(access(find(&hello_b["lessons"], "bas-l-002")).0, "free_preview");
+    assert_eq!(
+        access(find(&hello_a["lessons"], "bas-l-001")).0,
+        "free_preview"
+    );
+    assert_eq!(
+        access(find(&hello_a["lessons"], "bas-l-002")).0,
+        "authenticated"
+    );
+    assert_eq!(
+        access(find(&hello_b["lessons"], "bas-l-002")).0,
+        "free_preview"
+    );
     // set_access_level flows down to the subtree.
     let h_b = &b["plans/school-b/bas_h.json"];
     let core = find(&h_b["tracks"], "bas-t-core");
@@ -232,30 +267,60 @@ fn overrides_and_access_rules_show_in_the_files() {
     assert_eq!(access(find(&loops["lessons"], "bas-l-013")).0, "public");
     // set_linear.
     assert_eq!(core["is_linear"], false);
-    assert_eq!(find(&a["plans/school/bas_h.json"]["tracks"], "bas-t-core")["is_linear"], true);
+    assert_eq!(
+        find(&a["plans/school/bas_h.json"]["tracks"], "bas-t-core")["is_linear"],
+        true
+    );
     // Document required_item vs set_sold_separately island.
     let extra_a = find(&a["plans/school/bas_h.json"]["tracks"], "bas-t-extra");
-    assert_eq!(access(extra_a), ("paid".into(), Some("ITEM-BAS-EXTRA".into())));
+    assert_eq!(
+        access(extra_a),
+        ("paid".into(), Some("ITEM-BAS-EXTRA".into()))
+    );
     let extra_b = find(&h_b["tracks"], "bas-t-extra");
     assert_eq!(access(extra_b), ("paid".into(), Some("ITEM-X".into())));
     let func_b = &b["plans/school-b/topics/bas-tp-func.json"];
-    assert_eq!(access(find(&func_b["lessons"], "bas-l-017")), ("paid".into(), Some("ITEM-X".into())));
+    assert_eq!(
+        access(find(&func_b["lessons"], "bas-l-017")),
+        ("paid".into(), Some("ITEM-X".into()))
+    );
     // hide: the unit, its topic file and its mappings are gone from plan B only.
     let extra_units: Vec<&Value> = extra_b["units"].as_array().expect("units").iter().collect();
     assert!(extra_units.iter().all(|u| u["id"] != "bas-u-data"));
-    assert!(!dir.path().join("plans/school-b/topics/bas-tp-arrays.json").exists());
-    assert!(dir.path().join("plans/school/topics/bas-tp-arrays.json").exists());
-    assert!(b["plans/school-b/bas_b.json"]["mappings"].get("bas-l-027").is_none());
+    assert!(
+        !dir.path()
+            .join("plans/school-b/topics/bas-tp-arrays.json")
+            .exists()
+    );
+    assert!(
+        dir.path()
+            .join("plans/school/topics/bas-tp-arrays.json")
+            .exists()
+    );
+    assert!(
+        b["plans/school-b/bas_b.json"]["mappings"]
+            .get("bas-l-027")
+            .is_none()
+    );
     // hide in plan school (bas-l-016), unpublished lesson (bas-l-011).
     let loops_a = &a["plans/school/topics/bas-tp-loops.json"];
-    assert!(loops_a["lessons"].as_array().expect("lessons").iter().all(|l| l["id"] != "bas-l-016"));
+    assert!(
+        loops_a["lessons"]
+            .as_array()
+            .expect("lessons")
+            .iter()
+            .all(|l| l["id"] != "bas-l-016")
+    );
     assert_eq!(a["plans/school/bas_h.json"]["stats"]["total_lessons"], 28);
     // Manifest fields.
     let m_b = &b["plans/school-b/manifest.json"];
     assert_eq!(m_b["plan_id"], "School-B");
     assert_eq!(m_b["season"], "2027");
     assert_eq!(m_b["grade"], Value::Null);
-    assert_eq!(a["plans/school/manifest.json"]["subjects"][0]["color_code"], "#3366CC");
+    assert_eq!(
+        a["plans/school/manifest.json"]["subjects"][0]["color_code"],
+        "#3366CC"
+    );
 }
 
 #[test]
@@ -271,13 +336,20 @@ fn changing_one_lesson_rewrites_only_what_references_it() {
 
     // Nothing changed: nothing written, versions kept.
     let again = build_all(&mut w, &c, now(), |_| {}).expect("rebuild");
-    assert!(again.iter().all(|r| r.outcome == "unchanged" && r.write.written == 0));
+    assert!(
+        again
+            .iter()
+            .all(|r| r.outcome == "unchanged" && r.write.written == 0)
+    );
     assert_eq!(tree(dir.path()), before);
 
     let mut doc = fixture("basics.subject.json");
     doc["tracks"][0]["units"][0]["topics"][1]["lessons"][0]["stages"][0]["title"] =
         json!("Changed stage");
-    assert_eq!(doc["tracks"][0]["units"][0]["topics"][1]["lessons"][0]["id"], "bas-l-005");
+    assert_eq!(
+        doc["tracks"][0]["units"][0]["topics"][1]["lessons"][0]["id"],
+        "bas-l-005"
+    );
     let c2 = put_subject(&c, &doc);
     // A fresh writer scans the disk: the same result as a warm one. (Only one writer may
     // own an output root: the old one's memory of the disk is stale from here on.)
@@ -309,7 +381,10 @@ fn changing_one_lesson_rewrites_only_what_references_it() {
     );
     // The version strictly increases even though the clock did not move.
     let m = walk_plan(dir.path(), "school");
-    assert_eq!(m["plans/school/manifest.json"]["version"], version_before + 1);
+    assert_eq!(
+        m["plans/school/manifest.json"]["version"],
+        version_before + 1
+    );
 
     // Removing a lesson deletes its file (no other plan shows it) and its mapping.
     let mut doc = fixture("basics.subject.json");
@@ -321,7 +396,11 @@ fn changing_one_lesson_rewrites_only_what_references_it() {
     build_all(&mut w, &c3, now(), |_| {}).expect("rebuild");
     assert!(!dir.path().join("lessons/bas-l-006.json").exists());
     let files = walk_plan(dir.path(), "school");
-    assert!(files["plans/school/bas_b.json"]["mappings"].get("bas-l-006").is_none());
+    assert!(
+        files["plans/school/bas_b.json"]["mappings"]
+            .get("bas-l-006")
+            .is_none()
+    );
 
     // Unpublishing a plan removes its directory.
     let mut p = plan_b();
@@ -395,12 +474,23 @@ fn a_build_failing_half_way_leaves_the_previous_manifest_valid() {
         for t in h["tracks"].as_array().expect("t") {
             for u in t["units"].as_array().expect("u") {
                 for p in u["topics"].as_array().expect("p") {
-                    let path = p["topic_url"].as_str().expect("url").split('?').next().expect("p");
-                    let topic: Value =
-                        serde_json::from_slice(&std::fs::read(dir.path().join(path)).expect("topic"))
-                            .expect("json");
+                    let path = p["topic_url"]
+                        .as_str()
+                        .expect("url")
+                        .split('?')
+                        .next()
+                        .expect("p");
+                    let topic: Value = serde_json::from_slice(
+                        &std::fs::read(dir.path().join(path)).expect("topic"),
+                    )
+                    .expect("json");
                     for l in topic["lessons"].as_array().expect("l") {
-                        let lp = l["lesson_url"].as_str().expect("url").split('?').next().expect("p");
+                        let lp = l["lesson_url"]
+                            .as_str()
+                            .expect("url")
+                            .split('?')
+                            .next()
+                            .expect("p");
                         assert!(dir.path().join(lp).exists(), "{lp} missing");
                     }
                 }
@@ -499,12 +589,21 @@ async fn content_is_served_with_etags_gzip_and_no_traversal() {
     assert_eq!(headers["cache-control"], "no-cache");
     let manifest: Value = serde_json::from_slice(&body).expect("json");
     let etag = headers["etag"].to_str().expect("etag").to_owned();
-    let (status, _, body) =
-        get(&router, "/content/plans/school/manifest.json", &[("if-none-match", &etag)]).await;
+    let (status, _, body) = get(
+        &router,
+        "/content/plans/school/manifest.json",
+        &[("if-none-match", &etag)],
+    )
+    .await;
     assert_eq!(status, 304);
     assert!(body.is_empty());
 
-    let url = format!("/content/{}", manifest["subjects"][1]["hierarchy_url"].as_str().expect("url"));
+    let url = format!(
+        "/content/{}",
+        manifest["subjects"][1]["hierarchy_url"]
+            .as_str()
+            .expect("url")
+    );
     let (status, headers, gz) = get(&router, &url, &[("accept-encoding", "gzip")]).await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-encoding"], "gzip");
@@ -559,4 +658,35 @@ async fn content_changes_trigger_a_debounced_build() {
         .await
         .expect("join")
         .expect("shutdown");
+}
+
+#[test]
+fn memora_build_builds_offline_and_then_finds_nothing_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf8");
+    let env = [
+        ("MEMORA_STORAGE__DATA_DIR", data),
+        ("MEMORA_LOG__LEVEL", "warn"),
+    ];
+    let files = [
+        "basics.subject.json",
+        "chain.subject.json",
+        "school.plan.json",
+    ]
+    .map(crate::util::fixture_path);
+    let mut args: Vec<std::ffi::OsString> = vec!["import".into()];
+    args.extend(files.iter().map(|f| f.clone().into_os_string()));
+    let run = crate::util::memora(None, &args, &env);
+    assert!(run.status.success(), "{run}");
+    let run = crate::util::memora(None, &["build"], &env);
+    assert!(run.status.success(), "{run}");
+    assert!(run.stdout.contains("built school"), "{run}");
+    walk_plan(&dir.path().join("cdn"), "school");
+    let run = crate::util::memora(None, &["build", "--plan", "school"], &env);
+    assert!(run.stdout.contains("unchanged school"), "{run}");
+    let run = crate::util::memora(None, &["build", "--plan", "nope"], &env);
+    assert!(
+        !run.status.success() && run.all().contains("no plan `nope`"),
+        "{run}"
+    );
 }

@@ -145,7 +145,12 @@ impl Builds {
 
     /// Queues builds of `plan_ids`, due after the debounce; a plan already waiting (also
     /// for a retry) is simply made due again.
-    pub fn enqueue(&self, plan_ids: impl IntoIterator<Item = String>, trigger: &str, now: Timestamp) {
+    pub fn enqueue(
+        &self,
+        plan_ids: impl IntoIterator<Item = String>,
+        trigger: &str,
+        now: Timestamp,
+    ) {
         let due = now + SignedDuration::try_from(self.debounce).unwrap_or_default();
         let mut st = self.state.lock();
         for id in plan_ids {
@@ -175,9 +180,7 @@ impl Builds {
                 .collect();
             keys.iter().filter_map(|k| st.pending.remove(k)).collect()
         };
-        due.into_iter()
-            .map(|r| self.run(catalog, r, now))
-            .collect()
+        due.into_iter().map(|r| self.run(catalog, r, now)).collect()
     }
 
     /// Builds a plan now (blocking), outside the queue's debounce: the admin API and

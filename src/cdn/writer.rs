@@ -312,11 +312,7 @@ impl Writer {
 
 /// Records every `.json` file below `root/rel` with its stamp-free hash; deletes temp
 /// files left by an interrupted build.
-fn scan(
-    root: &Path,
-    rel: &Path,
-    out: &mut HashMap<String, Option<ContentHash>>,
-) -> io::Result<()> {
+fn scan(root: &Path, rel: &Path, out: &mut HashMap<String, Option<ContentHash>>) -> io::Result<()> {
     let dir = root.join(rel);
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,

@@ -107,7 +107,7 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
         .uri
         .path()
         .strip_prefix("/content/")
-        .and_then(|p| percent_decode(p))
+        .and_then(percent_decode)
     else {
         return not_found();
     };

@@ -158,10 +158,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/admin/players/{id}", get(admin::get_player))
         .route("/api/v1/admin/checkpoint", post(admin::checkpoint))
         // Compiled content (issue 4).
-        .route(
-            "/api/v1/admin/plans/{id}/build",
-            post(content::build_plan),
-        )
+        .route("/api/v1/admin/plans/{id}/build", post(content::build_plan))
         .route("/api/v1/admin/builds", get(content::list_builds))
         .route(
             "/api/v1/admin/builds/{id}/retry",

@@ -115,7 +115,10 @@ mod tests {
         );
         assert_eq!(stamped_version(&stamped), Some(1_700_000_000));
         let empty = stamp(b"{}", 5, "1970-01-01T00:00:05Z");
-        assert_eq!(ContentHash::of_stamped(&empty), Some(ContentHash::of_body(b"{}")));
+        assert_eq!(
+            ContentHash::of_stamped(&empty),
+            Some(ContentHash::of_body(b"{}"))
+        );
         assert_eq!(ContentHash::of_stamped(b"{\"id\":1}"), None);
     }
 }

@@ -20,7 +20,10 @@ fn file<'p>(p: &'p CompiledPlan, path: &str) -> &'p CompiledFile {
 }
 
 fn catalog() -> Catalog {
-    let c = import_subject(&Catalog::default(), &simple_subject("S1", &["L1", "l2", "l3"]));
+    let c = import_subject(
+        &Catalog::default(),
+        &simple_subject("S1", &["L1", "l2", "l3"]),
+    );
     import_plan(
         &c,
         &plan(
@@ -35,7 +38,13 @@ fn catalog() -> Catalog {
 #[test]
 fn a_plan_compiles_to_the_six_kinds_with_the_manifest_last() {
     let c = catalog();
-    let p = compile_plan(&c, "p1", &Stamp::at(1_800_000_000), &mut DocCache::default()).unwrap();
+    let p = compile_plan(
+        &c,
+        "p1",
+        &Stamp::at(1_800_000_000),
+        &mut DocCache::default(),
+    )
+    .unwrap();
     let paths: Vec<&str> = p.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -61,11 +70,17 @@ fn a_plan_compiles_to_the_six_kinds_with_the_manifest_last() {
     assert_eq!(topic["lessons"][1]["title"], "Renamed");
     assert_eq!(topic["lessons"].as_array().unwrap().len(), 2);
     let lesson = parse(file(&p, "lessons/l2.json"));
-    assert_eq!(lesson["title"], "Lesson l2", "rename stays out of lesson files");
+    assert_eq!(
+        lesson["title"], "Lesson l2",
+        "rename stays out of lesson files"
+    );
     assert!(lesson.get("access").is_none());
     assert_eq!(lesson["stages"][1]["idx"], 2);
     let bits = parse(file(&p, "plans/p1/s1_b.json"));
-    assert_eq!(bits["mappings"]["L1"], json!({"bit_index": 0, "topic_id": "S1-p"}));
+    assert_eq!(
+        bits["mappings"]["L1"],
+        json!({"bit_index": 0, "topic_id": "S1-p"})
+    );
 }
 
 #[test]

@@ -144,7 +144,7 @@ struct DocEntry {
     json: Arc<str>,
     doc: Arc<Subject>,
     /// Lesson file path → (body, hash): lesson files depend on the document only.
-    lessons: HashMap<String, (Arc<[u8]>, ContentHash)>,
+    lessons: subject::LessonCache,
 }
 
 impl std::fmt::Debug for DocCache {
@@ -187,7 +187,7 @@ impl DocCache {
     }
 
     /// The compiled-lesson cache of a subject fetched with [`DocCache::get`].
-    fn lessons(&mut self, id: &str) -> Option<&mut HashMap<String, (Arc<[u8]>, ContentHash)>> {
+    fn lessons(&mut self, id: &str) -> Option<&mut subject::LessonCache> {
         self.docs
             .get_mut(id.to_ascii_lowercase().as_str())
             .map(|e| &mut e.lessons)
