@@ -23,6 +23,11 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(async move { engine.run_checkpoints(rx).await })
     };
+    let builds = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_builds(rx).await })
+    };
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -35,6 +40,7 @@ pub async fn serve(
     .await;
     let _ = stop_tx.send(true);
     let _ = checkpoints.await;
+    let _ = builds.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

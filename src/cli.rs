@@ -44,6 +44,13 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Compile published plans into the static files served at /content/ (all plans,
+    /// or one), writing only what changed.
+    Build {
+        /// Build only this plan.
+        #[arg(long, value_name = "ID")]
+        plan: Option<String>,
+    },
     /// Manage administrators.
     Admin {
         /// What to do.
@@ -151,7 +158,67 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Check => check(&config),
+        Command::Build { plan } => {
+            init_tracing(&config);
+            build(&config, plan.as_deref())
+        }
     }
+}
+
+/// `memora build [--plan ID]`: builds offline from the stored catalog.
+fn build(config: &Config, plan: Option<&str>) -> anyhow::Result<()> {
+    use crate::cdn::{BuildReport, RealDisk, Writer};
+    let engine = open_engine(config, "POST /api/v1/admin/plans/{id}/build")?;
+    let catalog = engine.catalog();
+    let mut writer = Writer::new(
+        config.content.output_dir.clone(),
+        Arc::new(RealDisk),
+        config.content.min_free_disk_percent,
+    );
+    let now = engine.now();
+    let started = std::time::Instant::now();
+    let line = |r: &BuildReport| {
+        format!(
+            "{} {}: version {}, {} files, {} written, {} unchanged, {} deleted ({} ms)",
+            r.outcome,
+            r.plan_id,
+            r.version.map_or("-".into(), |v| v.to_string()),
+            r.write.files,
+            r.write.written,
+            r.write.unchanged,
+            r.write.deleted,
+            r.duration_ms
+        )
+    };
+    let result = match plan {
+        Some(id) => {
+            if catalog.plan(id).is_none() {
+                bail!("no plan `{id}`");
+            }
+            crate::cdn::build_plan(&mut writer, &catalog, id, now).map(|r| {
+                println!("{}", line(&r));
+            })
+        }
+        None => {
+            let ids = crate::cdn::all_plan_ids(&mut writer, &catalog)?;
+            let bar = crate::progress_bar::bar(ids.len() as u64, "building");
+            let done = crate::cdn::build_all(&mut writer, &catalog, now, |r| {
+                crate::progress_bar::println(&bar, line(r));
+                bar.inc(1);
+            });
+            bar.finish_and_clear();
+            done.map(|_| ())
+        }
+    };
+    let closed = engine.shutdown();
+    result?;
+    closed.map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "built into {} in {} ms",
+        config.content.output_dir.display(),
+        started.elapsed().as_millis()
+    );
+    Ok(())
 }
 
 fn field_list(e: &crate::error::ApiError) -> String {

@@ -28,6 +28,7 @@ const SECTIONS: &[&str] = &[
     "auth",
     "rate_limits",
     "log",
+    "content",
 ];
 
 /// Keys whose values are secrets: redacted by `print-config`. None exist yet in the
@@ -56,6 +57,23 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[content]`
+    pub content: ContentConfig,
+}
+
+/// `[content]`: compiled curriculum files (content.md "Compiled files").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentConfig {
+    /// Output root of compiled files, served at `/content/`; empty in the file means
+    /// `{storage.data_dir}/cdn`.
+    pub output_dir: PathBuf,
+    /// Whether `/content/` demands a valid session.
+    pub require_auth: bool,
+    /// Builds are refused below this much free disk space, percent.
+    pub min_free_disk_percent: f64,
+    /// Delay between a content change and the build it triggers, milliseconds.
+    pub build_debounce_ms: u64,
 }
 
 /// `[http]`: the listener and request limits.
@@ -259,7 +277,14 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        for path in [&mut self.storage.data_dir, &mut self.storage.snapshots_dir] {
+        if self.content.output_dir.as_os_str().is_empty() {
+            self.content.output_dir = self.storage.data_dir.join("cdn");
+        }
+        for path in [
+            &mut self.storage.data_dir,
+            &mut self.storage.snapshots_dir,
+            &mut self.content.output_dir,
+        ] {
             if path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -347,6 +372,11 @@ impl Config {
             (1..=16).contains(&self.auth.argon2_parallelism),
             "auth.argon2_parallelism",
             "must be between 1 and 16",
+        )?;
+        check(
+            (0.0..100.0).contains(&self.content.min_free_disk_percent),
+            "content.min_free_disk_percent",
+            "must be at least 0 and below 100",
         )?;
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),

@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the bird's-eye view, the code map and the invariants.
 
 pub mod app;
+pub mod cdn;
 pub mod cli;
 pub mod clock;
 pub mod config;

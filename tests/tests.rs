@@ -17,3 +17,5 @@ mod architecture;
 mod load;
 
 mod format;
+
+mod cdn;

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod compile;
 pub mod model;
 pub mod plan_view;
 pub mod problem;

@@ -13,6 +13,7 @@
 //! client hanging up cannot cancel a write between its fsync and its application.
 
 pub mod accounts;
+pub mod builds;
 pub mod checkpoint;
 pub mod content_ops;
 pub mod event;
@@ -132,6 +133,8 @@ pub(crate) struct Inner {
     pub last_checkpoint: Mutex<Option<checkpoint::CheckpointReport>>,
     /// A hash verified against for unknown emails (same cost as real ones).
     pub dummy_hash: std::sync::OnceLock<String>,
+    /// Compiled-content builds (engine/builds.rs).
+    pub builds: Arc<crate::cdn::Builds>,
 }
 
 impl Engine {
@@ -164,7 +167,9 @@ impl Engine {
         let after = meta.progress_seq.min(meta.wallet_seq);
         let (journal, recovered) = Journal::open(journal_config(&config, &data_dir), after)
             .map_err(|e| OpenError::Journal(e.to_string()))?;
+        let builds = builds::service(&config);
         let inner = Inner {
+            builds,
             config,
             clock,
             journal,
@@ -411,6 +416,9 @@ impl Engine {
             }
             // Events already covered by the checkpoint of their stream.
             _ => {}
+        }
+        if parts.main {
+            self.enqueue_builds(event);
         }
         Ok(())
     }

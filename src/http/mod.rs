@@ -3,6 +3,7 @@
 //! engine, render.
 
 pub mod admin;
+pub mod content;
 pub mod extract;
 pub mod student;
 
@@ -156,6 +157,17 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/admin/players", post(admin::create_player))
         .route("/api/v1/admin/players/{id}", get(admin::get_player))
         .route("/api/v1/admin/checkpoint", post(admin::checkpoint))
+        // Compiled content (issue 4).
+        .route("/api/v1/admin/plans/{id}/build", post(content::build_plan))
+        .route("/api/v1/admin/builds", get(content::list_builds))
+        .route(
+            "/api/v1/admin/builds/{id}/retry",
+            post(content::retry_build),
+        )
+        .route(
+            "/content/{*path}",
+            get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {

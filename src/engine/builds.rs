@@ -1,0 +1,103 @@
+//! The engine's side of compiled-content builds: which plans a content event affects
+//! (a subject change → every plan listing it; a plan change → that plan), and the
+//! background task that runs queued builds after the debounce, off the async threads,
+//! so that a build never blocks request handling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cdn::{BuildRecord, Builds, RealDisk, Writer};
+use crate::config::Config;
+
+use super::{Engine, Event};
+
+/// The build service of a configuration: a writer of `content.output_dir` on the real
+/// disk.
+pub(crate) fn service(config: &Config) -> Arc<Builds> {
+    let writer = Writer::new(
+        config.content.output_dir.clone(),
+        Arc::new(RealDisk),
+        config.content.min_free_disk_percent,
+    );
+    Arc::new(Builds::new(
+        writer,
+        Duration::from_millis(config.content.build_debounce_ms),
+    ))
+}
+
+impl Engine {
+    /// The build queue and writer.
+    pub fn builds(&self) -> &Arc<Builds> {
+        &self.inner().builds
+    }
+
+    /// Queues the plans a content event affects (called once the event is applied).
+    pub(crate) fn enqueue_builds(&self, event: &Event) {
+        let plans: Vec<String> = match event {
+            Event::SubjectPut(record) => {
+                let catalog = self.catalog();
+                catalog
+                    .plans()
+                    .filter(|p| {
+                        catalog
+                            .plan_subject_ids(&p.id)
+                            .is_some_and(|s| s.iter().any(|s| s.eq_ignore_ascii_case(&record.id)))
+                    })
+                    .map(|p| p.id.clone())
+                    .collect()
+            }
+            Event::PlanPut(record) => vec![record.id.clone()],
+            Event::PlanDeleted { id } => vec![id.clone()],
+            _ => return,
+        };
+        if !plans.is_empty() {
+            self.builds().enqueue(plans, "content", self.now());
+        }
+    }
+
+    /// Builds `plan_id` now on a blocking thread and returns its record (admin API).
+    ///
+    /// # Errors
+    /// Only if the blocking task panicked.
+    pub async fn build_now(&self, plan_id: &str, trigger: &str) -> Result<BuildRecord, String> {
+        let engine = self.clone();
+        let plan_id = plan_id.to_owned();
+        let trigger = trigger.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let catalog = engine.catalog();
+            let now = || engine.now();
+            engine.builds().run_now(&catalog, &plan_id, &trigger, &now)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    /// Runs queued builds when they are due until `shutdown` changes: woken by new
+    /// work, and at least every second for retries whose backoff has elapsed.
+    pub async fn run_builds(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let wait = match self.builds().next_due() {
+                Some(due) => {
+                    let ms = due.as_millisecond() - self.now().as_millisecond();
+                    Duration::from_millis(ms.clamp(0, 1000) as u64)
+                }
+                None => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = self.builds().notified() => continue,
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            if self.builds().next_due().is_none_or(|d| d > self.now()) {
+                continue;
+            }
+            let engine = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let catalog = engine.catalog();
+                let now = || engine.now();
+                engine.builds().run_due(&catalog, &now)
+            })
+            .await;
+        }
+    }
+}
