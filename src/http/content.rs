@@ -62,7 +62,7 @@ pub async fn retry_build(
 
 /// The relative path if every segment is a plain name: no `..`, `.`, empty or hidden
 /// segment (temp files start with a dot), no backslash or NUL.
-fn safe_relative(path: &str) -> Option<PathBuf> {
+pub(crate) fn safe_relative(path: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for seg in path.split('/') {
         if seg.is_empty() || seg.starts_with('.') || seg.contains(['\\', '\0']) {
@@ -73,7 +73,7 @@ fn safe_relative(path: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-fn content_type(path: &str) -> &'static str {
+pub(crate) fn content_type(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("json") => "application/json; charset=utf-8",

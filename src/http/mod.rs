@@ -3,6 +3,7 @@
 //! engine, render.
 
 pub mod admin;
+pub mod assets;
 pub mod content;
 pub mod extract;
 pub mod student;
@@ -16,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use parking_lot::Mutex;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -136,6 +137,10 @@ pub fn router(engine: Engine) -> Router {
         .route(
             "/api/v1/admin/plans/{id}",
             admin::document_routes(DocKind::Plan),
+        )
+        .route(
+            "/api/v1/admin/assets/{*path}",
+            put(assets::put_asset).delete(assets::delete_asset),
         )
         .layer(DefaultBodyLimit::max(config.http.admin_body_limit_bytes));
     let mut api = Router::new()
