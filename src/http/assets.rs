@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn asset_paths_are_checked() {
         assert_eq!(
-            validate_path("img/logo.png").map(|(p, k)| (p, k)).ok(),
+            validate_path("img/logo.png").ok(),
             Some((PathBuf::from("img/logo.png"), "image/png"))
         );
         for bad in [
