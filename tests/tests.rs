@@ -21,3 +21,5 @@ mod format;
 mod cdn;
 
 mod assets;
+
+mod deploy;
