@@ -23,3 +23,5 @@ mod cdn;
 mod assets;
 
 mod deploy;
+
+mod cdn_readers;
