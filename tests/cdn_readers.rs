@@ -137,7 +137,7 @@ fn a_reader_never_sees_a_manifest_pointing_at_a_missing_file() {
             "every build changes files: {report:?}"
         );
         builds += 1;
-        now = now + jiff::SignedDuration::from_secs(1);
+        now += jiff::SignedDuration::from_secs(1);
     }
     stop.store(true, Ordering::Relaxed);
     let result = reader.join().expect("reader thread");
