@@ -77,6 +77,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let subjects = match args.scenario {
         Scenario::Login => Vec::new(),
+        Scenario::Content => setup::content_paths(&http, &args.plan).await?,
         _ => setup::subjects(&http, &args, admin.as_deref(), students.first()).await?,
     };
     if !subjects.is_empty() {

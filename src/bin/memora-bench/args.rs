@@ -19,6 +19,9 @@ pub enum Scenario {
     Mixed,
     /// `POST /api/v1/auth/login` (argon2 cost as configured on the server).
     Login,
+    /// `GET /content/plans/{plan}/topics/{topic}.json`: a compiled topic file of each
+    /// subject (found through the plan's manifest), served from the output root.
+    Content,
 }
 
 impl Scenario {
@@ -30,6 +33,7 @@ impl Scenario {
             Scenario::Complete => "complete",
             Scenario::Mixed => "mixed",
             Scenario::Login => "login",
+            Scenario::Content => "content",
         }
     }
 }
@@ -179,6 +183,7 @@ mod tests {
             ("baseline", Scenario::Baseline),
             ("mixed", Scenario::Mixed),
             ("login", Scenario::Login),
+            ("content", Scenario::Content),
         ] {
             assert_eq!(parse(&["--scenario", flag]).expect("parse").scenario, s);
             assert_eq!(s.name(), flag);

@@ -187,3 +187,48 @@ mod tests {
         assert!(subject_ids(None).is_empty());
     }
 }
+
+/// For the `content` scenario: the first topic file of every subject of the plan's
+/// compiled manifest (`/content/plans/{plan}/manifest.json` → `hierarchy_url` →
+/// `topic_url`), as paths below `/content/` with their `?v=` query.
+///
+/// # Errors
+/// When the manifest or a hierarchy file cannot be read (the plan not built yet).
+pub async fn content_paths(http: &Http, plan: &str) -> anyhow::Result<Vec<String>> {
+    let manifest_path = format!("/content/plans/{}/manifest.json", plan.to_ascii_lowercase());
+    let manifest = http
+        .send(reqwest::Method::GET, &manifest_path, None, None)
+        .await;
+    if manifest.status != 200 {
+        anyhow::bail!(
+            "GET {manifest_path} answered {}: build the plan first (`memora build` or POST /api/v1/admin/plans/{plan}/build)",
+            manifest.status
+        );
+    }
+    let mut paths = Vec::new();
+    let subjects = manifest.json()["subjects"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for subject in subjects {
+        let Some(h) = subject["hierarchy_url"].as_str() else {
+            continue;
+        };
+        let hierarchy = http
+            .send(reqwest::Method::GET, &format!("/content/{h}"), None, None)
+            .await
+            .json();
+        let first_topic = hierarchy["tracks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["units"].as_array().into_iter().flatten())
+            .flat_map(|u| u["topics"].as_array().into_iter().flatten())
+            .find_map(|t| t["topic_url"].as_str().map(str::to_owned));
+        paths.extend(first_topic);
+    }
+    if paths.is_empty() {
+        anyhow::bail!("the manifest of plan {plan} lists no topic files");
+    }
+    Ok(paths)
+}

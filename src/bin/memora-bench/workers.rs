@@ -39,6 +39,7 @@ enum Op {
     Complete,
     Wallet,
     Login,
+    Content,
 }
 
 /// Per-student state of the completion walk.
@@ -118,6 +119,7 @@ fn pick(scenario: Scenario, rng: &mut StdRng) -> Op {
         Scenario::Baseline => Op::Baseline,
         Scenario::Complete => Op::Complete,
         Scenario::Login => Op::Login,
+        Scenario::Content => Op::Content,
         Scenario::Mixed => match rng.random_range(0..100) {
             0..60 => Op::Progress,
             60..85 => Op::Complete,
@@ -155,6 +157,14 @@ async fn read(
             http.send(reqwest::Method::GET, "/api/v1/wallet", auth, None)
                 .await,
         ),
+        Op::Content => {
+            // `subject` holds a content path for this scenario (see `content_paths`).
+            let path = format!("/content/{subject}");
+            (
+                "content",
+                http.send(reqwest::Method::GET, &path, None, None).await,
+            )
+        }
         Op::Login => {
             let a = http.login(&s.email, &run.password, &s.device_id).await;
             if let Some(t) = a.json().get("token").and_then(Value::as_str) {
