@@ -169,25 +169,6 @@ pub fn subject_ids(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subject_ids_from_strings_or_objects() {
-        assert_eq!(
-            subject_ids(Some(&json!(["a", "b"]))),
-            vec!["a".to_string(), "b".to_string()]
-        );
-        assert_eq!(
-            subject_ids(Some(&json!([{"id": "a", "title": "A"}, {"x": 1}]))),
-            vec!["a".to_string()]
-        );
-        assert!(subject_ids(Some(&json!({"a": 1}))).is_empty());
-        assert!(subject_ids(None).is_empty());
-    }
-}
-
 /// For the `content` scenario: the first topic file of every subject of the plan's
 /// compiled manifest (`/content/plans/{plan}/manifest.json` → `hierarchy_url` →
 /// `topic_url`), as paths below `/content/` with their `?v=` query.
@@ -231,4 +212,23 @@ pub async fn content_paths(http: &Http, plan: &str) -> anyhow::Result<Vec<String
         anyhow::bail!("the manifest of plan {plan} lists no topic files");
     }
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_ids_from_strings_or_objects() {
+        assert_eq!(
+            subject_ids(Some(&json!(["a", "b"]))),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        assert_eq!(
+            subject_ids(Some(&json!([{"id": "a", "title": "A"}, {"x": 1}]))),
+            vec!["a".to_string()]
+        );
+        assert!(subject_ids(Some(&json!({"a": 1}))).is_empty());
+        assert!(subject_ids(None).is_empty());
+    }
 }
