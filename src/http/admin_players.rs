@@ -185,7 +185,7 @@ pub async fn change_password(
 ) -> Response {
     if let Err(denied) = state.limits.check_account(&caller.player.email) {
         // Guessing the current password is limited like logins of the account.
-        return denied;
+        return denied.into_response();
     }
     let engine = state.engine.clone();
     let result = detached(async move {

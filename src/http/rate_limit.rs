@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
@@ -66,6 +66,31 @@ pub struct Allowance {
     pub reset_secs: u64,
 }
 
+/// A refused request: rendered as 429 `RATE_LIMITED` with `Retry-After` and the
+/// `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// The bucket's state (remaining 0).
+    pub allowance: Allowance,
+    /// Seconds until one more request is allowed.
+    pub retry_secs: u64,
+}
+
+impl IntoResponse for Limited {
+    fn into_response(self) -> Response {
+        let (limit, retry) = (self.allowance.limit, self.retry_secs);
+        let mut response = super::problem(ApiError {
+            retry_after: Some(retry),
+            ..ApiError::new(
+                Code::RateLimited,
+                format!("Too many requests: at most {limit} per minute; retry in {retry} s"),
+            )
+        });
+        set_headers(response.headers_mut(), self.allowance);
+        response
+    }
+}
+
 /// Every limiter of the server.
 pub struct RateLimits {
     enabled: bool,
@@ -109,7 +134,7 @@ impl RateLimits {
         &self,
         limiter: &Limiter<K>,
         key: &K,
-    ) -> Result<Allowance, Response> {
+    ) -> Result<Allowance, Limited> {
         // Forget keys whose buckets are full again now and then, so memory stays bounded
         // by the keys active within a minute.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
@@ -133,22 +158,14 @@ impl RateLimits {
                 let quota = not_until.quota();
                 let limit = quota.burst_size().get();
                 let retry = ceil_secs(wait).max(1);
-                let allowance = Allowance {
-                    limit,
-                    remaining: 0,
-                    reset_secs: ceil_secs(quota.burst_size_replenished_in()).max(retry),
-                };
-                let mut response = super::problem(ApiError {
-                    retry_after: Some(retry),
-                    ..ApiError::new(
-                        Code::RateLimited,
-                        format!(
-                            "Too many requests: at most {limit} per minute; retry in {retry} s"
-                        ),
-                    )
-                });
-                set_headers(response.headers_mut(), allowance);
-                Err(response)
+                Err(Limited {
+                    allowance: Allowance {
+                        limit,
+                        remaining: 0,
+                        reset_secs: ceil_secs(quota.burst_size_replenished_in()).max(retry),
+                    },
+                    retry_secs: retry,
+                })
             }
         }
     }
@@ -157,9 +174,8 @@ impl RateLimits {
     /// normalized here so case does not split the bucket).
     ///
     /// # Errors
-    /// The 429 answer to send.
-    #[allow(clippy::result_large_err)]
-    pub fn check_login(&self, ip: IpAddr, email: &str) -> Result<(), Response> {
+    /// [`Limited`]: the 429 answer to send.
+    pub fn check_login(&self, ip: IpAddr, email: &str) -> Result<(), Limited> {
         if !self.enabled {
             return Ok(());
         }
@@ -171,9 +187,8 @@ impl RateLimits {
     /// change guesses the current password like a login).
     ///
     /// # Errors
-    /// The 429 answer to send.
-    #[allow(clippy::result_large_err)]
-    pub fn check_account(&self, email: &str) -> Result<(), Response> {
+    /// [`Limited`]: the 429 answer to send.
+    pub fn check_account(&self, email: &str) -> Result<(), Limited> {
         if !self.enabled {
             return Ok(());
         }
@@ -185,13 +200,12 @@ impl RateLimits {
     /// Counts a request of `group` for a player; `None` when limits are off.
     ///
     /// # Errors
-    /// The 429 answer to send.
-    #[allow(clippy::result_large_err)]
+    /// [`Limited`]: the 429 answer to send.
     pub fn check_player(
         &self,
         group: Group,
         player_id: &str,
-    ) -> Result<Option<Allowance>, Response> {
+    ) -> Result<Option<Allowance>, Limited> {
         if !self.enabled {
             return Ok(None);
         }
@@ -234,7 +248,7 @@ async fn limit(state: AppState, group: Group, req: Request<Body>, next: Next) ->
             }
             response
         }
-        Err(response) => response,
+        Err(limited) => limited.into_response(),
     }
 }
 
@@ -334,7 +348,8 @@ mod tests {
         }
         let refused = limits
             .check_player(Group::Completions, "p")
-            .expect_err("11th refused");
+            .expect_err("11th refused")
+            .into_response();
         assert_eq!(refused.status(), 429);
         assert_eq!(refused.headers()[header::RETRY_AFTER], "6");
         assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::accounts::{PlayerView, rfc3339};
@@ -41,7 +41,7 @@ pub async fn login(
     StrictJson(body): StrictJson<LoginBody>,
 ) -> Response {
     if let Err(limited) = state.limits.check_login(ip, &body.email) {
-        return limited;
+        return limited.into_response();
     }
     let device = headers
         .get(DEVICE_HEADER)
