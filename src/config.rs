@@ -90,6 +90,42 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Mount the benchmark baseline route.
     pub bench_routes: bool,
+    /// Header naming the client IP behind a trusted proxy ("" = off).
+    pub client_ip_header: String,
+    /// Peers (IPs or CIDRs) whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The trusted proxies as networks (a bare IP is a /32 or /128). Invalid entries are
+    /// rejected by validation, so they are skipped here.
+    pub fn trusted_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_network(p))
+            .collect()
+    }
+}
+
+fn parse_network(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// A duration setting: "off" (or empty) for none, else a friendly or ISO 8601 duration
+/// ("12h", "30m", "PT1H"); `Err` when unreadable or not positive.
+fn parse_timeout(raw: &str) -> Result<Option<Duration>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let d: jiff::SignedDuration = raw.parse().map_err(|e| format!("{e}"))?;
+    if d.is_negative() || d.is_zero() {
+        return Err("must be positive (or \"off\")".into());
+    }
+    Duration::try_from(d).map(Some).map_err(|e| e.to_string())
 }
 
 /// `[storage]`: where data lives.
@@ -152,6 +188,24 @@ pub struct PlayersConfig {
     pub default_timezone: String,
     /// Devices per student.
     pub max_devices: u32,
+    /// Idle time after which a teacher's or admin's session ends ("12h"; "off").
+    pub staff_session_idle_timeout: String,
+    /// Idle time after which a student's session ends ("off" by default).
+    pub session_idle_timeout: String,
+}
+
+impl PlayersConfig {
+    /// Staff idle timeout; `None` when off. Validated at load.
+    pub fn staff_session_idle_timeout(&self) -> Option<Duration> {
+        parse_timeout(&self.staff_session_idle_timeout)
+            .ok()
+            .flatten()
+    }
+
+    /// Student idle timeout; `None` when off (the default). Validated at load.
+    pub fn session_idle_timeout(&self) -> Option<Duration> {
+        parse_timeout(&self.session_idle_timeout).ok().flatten()
+    }
 }
 
 /// `[auth]`: argon2id cost parameters.
@@ -166,12 +220,22 @@ pub struct AuthConfig {
     pub argon2_parallelism: u32,
 }
 
-/// `[rate_limits]`.
+/// `[rate_limits]`: requests per minute per key (players.md "Rate limits").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitsConfig {
     /// Master switch.
     pub enabled: bool,
+    /// Login attempts per account (normalized email).
+    pub login_per_account_per_minute: u32,
+    /// Login attempts per client IP.
+    pub login_per_ip_per_minute: u32,
+    /// Lesson completions per student.
+    pub lesson_completions_per_minute: u32,
+    /// Review submissions per student.
+    pub review_submissions_per_minute: u32,
+    /// Wallet and progress reads per student.
+    pub reads_per_minute: u32,
 }
 
 /// Log output format.
@@ -358,6 +422,58 @@ impl Config {
             "players.max_devices",
             "must be between 1 and 100",
         )?;
+        for (key, value) in [
+            (
+                "players.staff_session_idle_timeout",
+                &self.players.staff_session_idle_timeout,
+            ),
+            (
+                "players.session_idle_timeout",
+                &self.players.session_idle_timeout,
+            ),
+        ] {
+            parse_timeout(value).map_err(|message| ConfigError::Value { key, message })?;
+        }
+        for proxy in &self.http.trusted_proxies {
+            check(
+                parse_network(proxy).is_some(),
+                "http.trusted_proxies",
+                &format!("`{proxy}` is not an IP address or CIDR network"),
+            )?;
+        }
+        check(
+            self.http.client_ip_header.is_empty()
+                || axum::http::HeaderName::from_bytes(self.http.client_ip_header.as_bytes())
+                    .is_ok(),
+            "http.client_ip_header",
+            "not a valid header name",
+        )?;
+        let r = &self.rate_limits;
+        for (key, value) in [
+            (
+                "rate_limits.login_per_account_per_minute",
+                r.login_per_account_per_minute,
+            ),
+            (
+                "rate_limits.login_per_ip_per_minute",
+                r.login_per_ip_per_minute,
+            ),
+            (
+                "rate_limits.lesson_completions_per_minute",
+                r.lesson_completions_per_minute,
+            ),
+            (
+                "rate_limits.review_submissions_per_minute",
+                r.review_submissions_per_minute,
+            ),
+            ("rate_limits.reads_per_minute", r.reads_per_minute),
+        ] {
+            check(
+                (1..=1_000_000).contains(&value),
+                key,
+                "must be between 1 and 1000000",
+            )?;
+        }
         check(
             self.auth.argon2_memory_kib >= 8 * self.auth.argon2_parallelism.max(1),
             "auth.argon2_memory_kib",
@@ -495,6 +611,53 @@ mod tests {
             err.to_string().contains("players.default_timezone"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn timeouts_proxies_and_limits_are_validated() {
+        let c = Config::load(None, env(&[])).expect("config");
+        assert_eq!(
+            c.players.staff_session_idle_timeout(),
+            Some(Duration::from_secs(12 * 3600))
+        );
+        assert_eq!(c.players.session_idle_timeout(), None);
+        assert_eq!(c.rate_limits.login_per_account_per_minute, 5);
+        let c = Config::load(
+            None,
+            env(&[
+                ("MEMORA_PLAYERS__SESSION_IDLE_TIMEOUT", "30m"),
+                (
+                    "MEMORA_HTTP__TRUSTED_PROXIES",
+                    "[\"10.0.0.0/8\", \"127.0.0.1\"]",
+                ),
+            ]),
+        )
+        .expect("config");
+        assert_eq!(
+            c.players.session_idle_timeout(),
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(c.http.trusted_networks().len(), 2);
+        for (var, value, key) in [
+            (
+                "MEMORA_PLAYERS__STAFF_SESSION_IDLE_TIMEOUT",
+                "soon",
+                "players.staff_session_idle_timeout",
+            ),
+            (
+                "MEMORA_HTTP__TRUSTED_PROXIES",
+                "[\"not-an-ip\"]",
+                "http.trusted_proxies",
+            ),
+            (
+                "MEMORA_RATE_LIMITS__READS_PER_MINUTE",
+                "0",
+                "rate_limits.reads_per_minute",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(var, value)])).expect_err(var);
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 
     #[test]

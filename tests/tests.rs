@@ -8,6 +8,8 @@ mod durability;
 
 mod http;
 
+mod players;
+
 mod recovery;
 
 mod cli;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -14,14 +15,28 @@ use crate::players::account::{
 
 use super::{Engine, Event};
 
+/// A session in memory: the stored record plus when it was last used.
+#[derive(Debug)]
+pub struct LiveSession {
+    /// What is stored.
+    pub record: SessionRecord,
+    /// Last authenticated request, unix ms; 0 = unknown (loaded from redb, not used since
+    /// the restart), which never counts as idle. In memory only: a restart forgives idle
+    /// time rather than journaling an event per request.
+    pub last_seen_ms: AtomicI64,
+}
+
 /// Every player and session, in memory (small: a few hundred bytes per player).
 #[derive(Debug, Default)]
 pub struct Accounts {
     players: HashMap<String, Arc<PlayerRecord>>,
     by_email: HashMap<String, String>,
-    sessions: HashMap<[u8; 32], SessionRecord>,
+    sessions: HashMap<[u8; 32], LiveSession>,
     /// A student's current session.
-    current: HashMap<String, [u8; 32]>,
+    pub(crate) current: HashMap<String, [u8; 32]>,
+    /// Every session of a player (ended ones included), so "end all sessions" and a
+    /// device's last-seen time do not scan every session.
+    by_player: HashMap<String, Vec<[u8; 32]>>,
 }
 
 impl Accounts {
@@ -57,6 +72,14 @@ impl Accounts {
         self.players.values().any(|p| p.role == Role::Admin)
     }
 
+    /// Number of admins that are not disabled.
+    pub fn active_admins(&self) -> usize {
+        self.players
+            .values()
+            .filter(|p| p.role == Role::Admin && !p.disabled)
+            .count()
+    }
+
     /// Number of students assigned to a plan (case-insensitive).
     pub fn students_on_plan(&self, plan_id: &str) -> usize {
         self.players
@@ -71,21 +94,83 @@ impl Accounts {
 
     /// Loads a stored session at start.
     pub fn load_session(&mut self, session: SessionRecord) {
-        if session.ended.is_none() {
+        let is_student = self
+            .players
+            .get(&session.player_id)
+            .is_some_and(|p| p.role == Role::Student);
+        if session.ended.is_none() && is_student {
             self.current
                 .insert(session.player_id.clone(), session.token_hash);
         }
-        self.sessions.insert(session.token_hash, session);
+        self.insert_session(session, 0);
+    }
+
+    fn insert_session(&mut self, session: SessionRecord, last_seen_ms: i64) {
+        let hashes = self.by_player.entry(session.player_id.clone()).or_default();
+        if !hashes.contains(&session.token_hash) {
+            hashes.push(session.token_hash);
+        }
+        self.sessions.insert(
+            session.token_hash,
+            LiveSession {
+                record: session,
+                last_seen_ms: AtomicI64::new(last_seen_ms),
+            },
+        );
     }
 
     /// A session by token hash.
     pub fn session(&self, hash: &[u8; 32]) -> Option<&SessionRecord> {
+        self.sessions.get(hash).map(|s| &s.record)
+    }
+
+    /// A session with its in-memory last-seen time.
+    pub fn live_session(&self, hash: &[u8; 32]) -> Option<&LiveSession> {
         self.sessions.get(hash)
     }
 
     /// The stored record of a session, for checkpoints.
     pub fn session_record(&self, hash: &[u8; 32]) -> Option<SessionRecord> {
-        self.sessions.get(hash).cloned()
+        self.sessions.get(hash).map(|s| s.record.clone())
+    }
+
+    /// Token hashes of a player's sessions that have not ended, optionally bound to one
+    /// device.
+    pub fn open_sessions(&self, player_id: &str, device: Option<&str>) -> Vec<[u8; 32]> {
+        self.by_player
+            .get(player_id)
+            .into_iter()
+            .flatten()
+            .filter(|h| {
+                self.sessions.get(*h).is_some_and(|s| {
+                    s.record.ended.is_none()
+                        && device.is_none_or(|d| s.record.device_id.as_deref() == Some(d))
+                })
+            })
+            .copied()
+            .collect()
+    }
+
+    /// When a player's device was last used (the latest request of any session bound to
+    /// it since this process started), unix ms.
+    pub fn device_last_seen(&self, player_id: &str, device: &str) -> Option<i64> {
+        self.by_player
+            .get(player_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| self.sessions.get(h))
+            .filter(|s| s.record.device_id.as_deref() == Some(device))
+            .map(|s| s.last_seen_ms.load(Ordering::Relaxed))
+            .filter(|ms| *ms > 0)
+            .max()
+    }
+
+    /// Ends several sessions at once (admin "log out everywhere", disabling, device
+    /// removal, password change).
+    pub fn end_sessions(&mut self, hashes: &[[u8; 32]], at_ms: i64) {
+        for hash in hashes {
+            self.end_session(hash, at_ms);
+        }
     }
 
     /// Applies a login; returns whether the player record changed (a device was added).
@@ -96,9 +181,9 @@ impl Accounts {
         replaces: Option<[u8; 32]>,
     ) -> bool {
         if let Some(old) = replaces.and_then(|h| self.sessions.get_mut(&h))
-            && old.ended.is_none()
+            && old.record.ended.is_none()
         {
-            old.ended = Some(SessionEnd {
+            old.record.ended = Some(SessionEnd {
                 reason: EndReason::Replaced,
                 at_ms: session.created_at_ms,
             });
@@ -113,7 +198,7 @@ impl Accounts {
                 touched = true;
             }
         }
-        self.sessions.insert(session.token_hash, session.clone());
+        self.insert_session(session.clone(), session.created_at_ms);
         let is_student = self
             .players
             .get(&session.player_id)
@@ -128,14 +213,14 @@ impl Accounts {
     /// Ends a session (logout).
     pub fn end_session(&mut self, hash: &[u8; 32], at_ms: i64) {
         if let Some(s) = self.sessions.get_mut(hash)
-            && s.ended.is_none()
+            && s.record.ended.is_none()
         {
-            s.ended = Some(SessionEnd {
+            s.record.ended = Some(SessionEnd {
                 reason: EndReason::Ended,
                 at_ms,
             });
-            if self.current.get(&s.player_id) == Some(hash) {
-                self.current.remove(&s.player_id);
+            if self.current.get(&s.record.player_id) == Some(hash) {
+                self.current.remove(&s.record.player_id);
             }
         }
     }
@@ -305,7 +390,8 @@ fn check_len(
 }
 
 impl Engine {
-    fn password_cost(&self) -> PasswordCost {
+    /// The configured argon2id cost.
+    pub(crate) fn password_cost(&self) -> PasswordCost {
         let a = &self.inner().config.auth;
         PasswordCost {
             memory_kib: a.argon2_memory_kib,
@@ -546,7 +632,8 @@ impl Engine {
                 "Missing, unknown or expired bearer token",
             )
         };
-        let session = accounts.session(&hash).ok_or_else(unauthenticated)?;
+        let live = accounts.live_session(&hash).ok_or_else(unauthenticated)?;
+        let session = &live.record;
         let player = accounts
             .player(&session.player_id)
             .ok_or_else(unauthenticated)?
@@ -585,12 +672,44 @@ impl Engine {
                 "This account is disabled",
             ));
         }
+        let now_ms = self.now().as_millisecond();
+        let players = &self.config().players;
+        let idle_limit = if player.role == Role::Student {
+            players.session_idle_timeout()
+        } else {
+            players.staff_session_idle_timeout()
+        };
+        let last_seen = live.last_seen_ms.load(Ordering::Relaxed);
+        if let Some(limit) = idle_limit
+            && last_seen > 0
+            && now_ms.saturating_sub(last_seen)
+                > i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)
+        {
+            // Not journaled: the session stays idle (last-seen is not advanced by a
+            // refused request), and a restart forgives idle time (see `LiveSession`).
+            return Err(ApiError::new(
+                Code::SessionEnded,
+                "This session ended after a period of inactivity",
+            ));
+        }
+        live.last_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
         Ok(Caller {
             token_hash: hash,
             device_id: session.device_id.clone(),
             session_created_at_ms: session.created_at_ms,
             player,
         })
+    }
+
+    /// The player and role behind an open session's bearer token, without the device and
+    /// idle checks of [`Engine::authenticate`] (rate limiting keys on it).
+    pub fn session_owner(&self, token: &str) -> Option<(String, Role)> {
+        let accounts = self.inner().accounts.read();
+        let session = accounts
+            .session(&account::token_hash(token))
+            .filter(|s| s.ended.is_none())?;
+        let player = accounts.player(&session.player_id)?;
+        Some((player.id.clone(), player.role))
     }
 
     /// Ends the caller's session.

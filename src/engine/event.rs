@@ -84,12 +84,49 @@ pub enum Event {
     },
     /// A lesson completion.
     LessonCompleted(Box<LessonCompleted>),
+    /// A player record replaced as a whole, with the sessions the change ends (admin
+    /// edits, device changes, password changes and resets). One event, so a crash cannot
+    /// keep alive a session that the change ended.
+    PlayerUpdated {
+        /// The whole new record.
+        record: Box<PlayerRecord>,
+        /// Token hashes of the sessions ended by this change.
+        end_sessions: Vec<[u8; 32]>,
+        /// When, unix ms.
+        at_ms: i64,
+    },
+    /// Several sessions ended at once (admin "log out everywhere").
+    SessionsEnded {
+        /// Token hashes.
+        token_hashes: Vec<[u8; 32]>,
+        /// When, unix ms.
+        at_ms: i64,
+    },
+    /// An admin's XP adjustment of a wallet (players.md "Wallet").
+    XpAdjusted(Box<XpAdjusted>),
+}
+
+/// An admin XP adjustment: the decided new total, with who and why for the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XpAdjusted {
+    /// The student.
+    pub player_id: String,
+    /// The requested change (−100000…100000).
+    pub amount: i64,
+    /// The admin's reason.
+    pub reason: String,
+    /// The admin who made it.
+    pub by: String,
+    /// The wallet's XP total after the event (an adjustment may take it below 0).
+    pub wallet_total_xp: i64,
+    /// When, unix ms.
+    pub at_ms: i64,
 }
 
 impl Event {
     /// Whether this event belongs to the wallet checkpoint stream (15 min) as well as to
     /// the progress stream (30 s).
     pub fn touches_wallet(&self) -> bool {
-        matches!(self, Event::LessonCompleted(_))
+        matches!(self, Event::LessonCompleted(_) | Event::XpAdjusted(_))
     }
 }

@@ -13,6 +13,7 @@
 //! client hanging up cannot cancel a write between its fsync and its application.
 
 pub mod accounts;
+pub mod admin_players;
 pub mod builds;
 pub mod checkpoint;
 pub mod content_ops;
@@ -413,6 +414,9 @@ impl Engine {
                     dirty.wallets.insert(key);
                 }
                 inner.completions.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::PlayerUpdated { .. } | Event::SessionsEnded { .. } | Event::XpAdjusted(_) => {
+                self.apply_player_admin(event, parts)?;
             }
             // Events already covered by the checkpoint of their stream.
             _ => {}

@@ -34,6 +34,18 @@ pub fn device_header(parts: &Parts) -> Option<&str> {
     parts.headers.get(DEVICE_HEADER)?.to_str().ok()
 }
 
+/// The routes open to a caller who must change their password (players.md): the
+/// password change itself, logout and the session read.
+fn allowed_before_password_change(parts: &Parts) -> bool {
+    use axum::http::Method;
+    matches!(
+        (&parts.method, parts.uri.path()),
+        (&Method::POST, "/api/v1/auth/password")
+            | (&Method::POST, "/api/v1/auth/logout")
+            | (&Method::GET, "/api/v1/auth/session")
+    )
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Response;
 
@@ -51,6 +63,12 @@ impl FromRequestParts<AppState> for Auth {
             .engine
             .authenticate(token, device_header(parts))
             .map_err(super::problem)?;
+        if caller.player.must_change_password && !allowed_before_password_change(parts) {
+            return Err(super::problem(ApiError::new(
+                Code::PasswordChangeRequired,
+                "Change your password first (POST /api/v1/auth/password)",
+            )));
+        }
         parts
             .extensions
             .insert(super::PlayerId(caller.player.id.clone()));

@@ -3,9 +3,11 @@
 //! engine, render.
 
 pub mod admin;
+pub mod admin_players;
 pub mod assets;
 pub mod content;
 pub mod extract;
+pub mod rate_limit;
 pub mod student;
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use parking_lot::Mutex;
@@ -35,6 +38,8 @@ pub struct AppState {
     /// Pre-serialized progress answers for the benchmark baseline route, keyed by
     /// (player id, subject id).
     pub bench_cache: Arc<Mutex<HashMap<(String, String), axum::body::Bytes>>>,
+    /// Rate limiters (players.md "Rate limits").
+    pub limits: Arc<rate_limit::RateLimits>,
 }
 
 /// Player id of an authenticated request, recorded for the request log.
@@ -126,6 +131,10 @@ where
 pub fn router(engine: Engine) -> Router {
     let config = engine.config().clone();
     let state = AppState {
+        limits: Arc::new(rate_limit::RateLimits::new(
+            &config,
+            engine.inner().clock.clone(),
+        )),
         engine,
         bench_cache: Arc::new(Mutex::new(HashMap::new())),
     };
@@ -150,17 +159,53 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/auth/logout", post(student::logout))
         .route("/api/v1/auth/session", get(student::session))
         .route("/api/v1/me", get(student::me))
-        .route("/api/v1/wallet", get(student::wallet))
+        .route(
+            "/api/v1/auth/password",
+            post(admin_players::change_password),
+        )
+        .route(
+            "/api/v1/wallet",
+            get(student::wallet).route_layer(from_fn_with_state(state.clone(), rate_limit::reads)),
+        )
         .route(
             "/api/v1/subjects/{subject_id}/progress",
-            get(student::progress),
+            get(student::progress)
+                .route_layer(from_fn_with_state(state.clone(), rate_limit::reads)),
         )
         .route(
             "/api/v1/lessons/{lesson_id}/complete",
-            post(student::complete),
+            post(student::complete)
+                .route_layer(from_fn_with_state(state.clone(), rate_limit::completions)),
         )
         .route("/api/v1/admin/players", post(admin::create_player))
-        .route("/api/v1/admin/players/{id}", get(admin::get_player))
+        .route(
+            "/api/v1/admin/players/{id}",
+            get(admin::get_player).patch(admin_players::patch_player),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/devices",
+            get(admin_players::list_devices).post(admin_players::add_device),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/devices/{device_id}",
+            axum::routing::delete(admin_players::remove_device),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/logout",
+            post(admin_players::logout_everywhere),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/password-reset",
+            post(admin_players::reset_password),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/grants",
+            axum::routing::put(admin_players::put_grants),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/xp",
+            post(admin_players::adjust_xp),
+        )
         .route("/api/v1/admin/checkpoint", post(admin::checkpoint))
         // Compiled content (issue 4).
         .route("/api/v1/admin/plans/{id}/build", post(content::build_plan))

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::accounts::{PlayerView, rfc3339};
@@ -11,8 +11,8 @@ use crate::error::ApiError;
 use super::extract::{Auth, DEVICE_HEADER, StrictJson};
 use super::{AppState, detached, json, json_bytes, problem};
 
-/// `POST /api/v1/auth/login` body.
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/auth/login` body (its `Debug` hides the password).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// Login email.
@@ -24,12 +24,25 @@ pub struct LoginBody {
     pub device_name: Option<String>,
 }
 
-/// `POST /api/v1/auth/login`.
+impl std::fmt::Debug for LoginBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginBody")
+            .field("email", &self.email)
+            .field("device_name", &self.device_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /api/v1/auth/login` (rate limited per client IP and per account).
 pub async fn login(
     State(state): State<AppState>,
+    super::rate_limit::ClientIp(ip): super::rate_limit::ClientIp,
     headers: HeaderMap,
     StrictJson(body): StrictJson<LoginBody>,
 ) -> Response {
+    if let Err(limited) = state.limits.check_login(ip, &body.email) {
+        return limited.into_response();
+    }
     let device = headers
         .get(DEVICE_HEADER)
         .and_then(|v| v.to_str().ok())

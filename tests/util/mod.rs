@@ -4,6 +4,7 @@
 //! process or runs the binary.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod scenario;
 pub mod server;
