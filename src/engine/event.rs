@@ -84,12 +84,25 @@ pub enum Event {
     },
     /// A lesson completion.
     LessonCompleted(Box<LessonCompleted>),
+    // --- SRS (issue 6): appended, never reorder ---
+    /// A season was created or changed (the whole record after the change).
+    SeasonPut(super::seasons::SeasonRecord),
+    /// A lesson completion with the cards its answers created and/or an idempotency
+    /// record.
+    LessonCompletedV2(Box<super::srs_ops::LessonCompletedV2>),
+    /// A review session: cards, wallet XP and streak, idempotency record.
+    ReviewsSubmitted(Box<super::srs_ops::ReviewsSubmitted>),
 }
 
 impl Event {
     /// Whether this event belongs to the wallet checkpoint stream (15 min) as well as to
     /// the progress stream (30 s).
     pub fn touches_wallet(&self) -> bool {
-        matches!(self, Event::LessonCompleted(_))
+        matches!(
+            self,
+            Event::LessonCompleted(_)
+                | Event::LessonCompletedV2(_)
+                | Event::ReviewsSubmitted(_)
+        )
     }
 }

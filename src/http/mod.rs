@@ -3,8 +3,10 @@
 //! engine, render.
 
 pub mod admin;
+pub mod admin_seasons;
 pub mod content;
 pub mod extract;
+pub mod reviews;
 pub mod student;
 
 use std::collections::HashMap;
@@ -16,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use parking_lot::Mutex;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -157,6 +159,21 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/admin/players", post(admin::create_player))
         .route("/api/v1/admin/players/{id}", get(admin::get_player))
         .route("/api/v1/admin/checkpoint", post(admin::checkpoint))
+        // SRS (issue 6).
+        .route("/api/v1/reviews/due", get(reviews::due))
+        .route("/api/v1/reviews", post(reviews::submit))
+        .route(
+            "/api/v1/admin/seasons",
+            post(admin_seasons::create).get(admin_seasons::list),
+        )
+        .route(
+            "/api/v1/admin/seasons/{id}",
+            get(admin_seasons::get).merge(patch(admin_seasons::patch)),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/cards",
+            get(admin_seasons::player_cards),
+        )
         // Compiled content (issue 4).
         .route("/api/v1/admin/plans/{id}/build", post(content::build_plan))
         .route("/api/v1/admin/builds", get(content::list_builds))
