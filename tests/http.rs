@@ -19,9 +19,9 @@ const ADMIN: &str = "admin@test.memora";
 const PASSWORD: &str = "password-1234";
 
 /// A server running in this process.
-struct TestApp {
-    api: Api,
-    clock: FakeClock,
+pub(crate) struct TestApp {
+    pub(crate) api: Api,
+    pub(crate) clock: FakeClock,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: tempfile::TempDir,
@@ -43,7 +43,7 @@ fn config(dir: &std::path::Path) -> Config {
 }
 
 impl TestApp {
-    async fn start() -> TestApp {
+    pub(crate) async fn start() -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = FakeClock::new("2026-11-21T09:00:00Z".parse().expect("ts"));
         let mut app = TestApp {
@@ -93,7 +93,7 @@ impl TestApp {
     }
 
     /// Graceful shutdown then a fresh engine on the same data dir.
-    async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -103,7 +103,7 @@ impl TestApp {
         self.boot(false).await;
     }
 
-    async fn admin(&self) -> Session {
+    pub(crate) async fn admin(&self) -> Session {
         self.api
             .login(ADMIN, PASSWORD, &device_id_for(ADMIN))
             .await
@@ -111,7 +111,7 @@ impl TestApp {
     }
 
     /// Imports the fixtures (basics + chain + plan `school`) and creates a student.
-    async fn school(&self, email: &str, tz: &str) -> Session {
+    pub(crate) async fn school(&self, email: &str, tz: &str) -> Session {
         let admin = self.admin().await;
         for name in ["basics.subject.json", "chain.subject.json"] {
             let status = self

@@ -100,9 +100,7 @@ impl Event {
     pub fn touches_wallet(&self) -> bool {
         matches!(
             self,
-            Event::LessonCompleted(_)
-                | Event::LessonCompletedV2(_)
-                | Event::ReviewsSubmitted(_)
+            Event::LessonCompleted(_) | Event::LessonCompletedV2(_) | Event::ReviewsSubmitted(_)
         )
     }
 }

@@ -159,7 +159,11 @@ impl Engine {
         if let Some((status, body)) = stored(&state, req, now_ms)? {
             return Ok(Begin::Stored { status, body });
         }
-        if !state.srs.in_flight.insert(req.scope.clone().into_boxed_str()) {
+        if !state
+            .srs
+            .in_flight
+            .insert(req.scope.clone().into_boxed_str())
+        {
             return Err(ApiError::new(
                 Code::Conflict,
                 "A request with this Idempotency-Key is still being processed",
@@ -190,7 +194,12 @@ impl Engine {
 
     /// Stores a durable record in the student's state (dropping records past their
     /// time) and marks it for the next checkpoint.
-    pub(super) fn apply_idempotency(&self, player_id: &Arc<str>, state: &mut StudentState, record: &IdemRecord) {
+    pub(super) fn apply_idempotency(
+        &self,
+        player_id: &Arc<str>,
+        state: &mut StudentState,
+        record: &IdemRecord,
+    ) {
         let cutoff = record.at_ms - IDEMPOTENCY_TTL_MS;
         state.srs.idempotency.retain(|_, r| r.at_ms > cutoff);
         state

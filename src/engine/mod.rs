@@ -410,7 +410,11 @@ impl Engine {
     }
 
     /// Applies a lesson completion's progress (main stream) and wallet parts.
-    fn apply_lesson_completed(&self, done: &event::LessonCompleted, parts: Parts) -> Result<(), OpenError> {
+    fn apply_lesson_completed(
+        &self,
+        done: &event::LessonCompleted,
+        parts: Parts,
+    ) -> Result<(), OpenError> {
         let inner = &self.inner;
         if !parts.main && !parts.wallet {
             return Ok(());

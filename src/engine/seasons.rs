@@ -265,7 +265,11 @@ impl Engine {
     /// # Errors
     /// 404 `NOT_FOUND`, 422 `VALIDATION_FAILED` (including a rename), 409 `CONFLICT`
     /// (another season active), 503 `STORAGE_UNAVAILABLE`.
-    pub async fn patch_season(&self, id: &str, patch: SeasonPatch) -> Result<SeasonRecord, ApiError> {
+    pub async fn patch_season(
+        &self,
+        id: &str,
+        patch: SeasonPatch,
+    ) -> Result<SeasonRecord, ApiError> {
         if patch.id.as_deref().is_some_and(|new_id| new_id != id) {
             return Err(ApiError::field("/id", "season ids cannot be renamed"));
         }

@@ -186,13 +186,18 @@ pub fn parse_answers(items: &[AnswerInput], pointer: &str) -> Result<Vec<Answer>
             message: message.to_owned(),
         };
         let rating = match (a.rating, a.is_correct, a.response_time_ms) {
-            (Some(r), None, None) => match u8::try_from(r).ok().and_then(|r| Rating::try_from(r).ok()) {
-                Some(r) => Some(r),
-                None => {
-                    problems.push(at("/rating", "must be 1 (again), 2 (hard), 3 (good) or 4 (easy)"));
-                    None
+            (Some(r), None, None) => {
+                match u8::try_from(r).ok().and_then(|r| Rating::try_from(r).ok()) {
+                    Some(r) => Some(r),
+                    None => {
+                        problems.push(at(
+                            "/rating",
+                            "must be 1 (again), 2 (hard), 3 (good) or 4 (easy)",
+                        ));
+                        None
+                    }
                 }
-            },
+            }
             (None, Some(ok), Some(ms)) if ms >= 0 => Some(Rating::from_legacy(ok, ms as u64)),
             (None, Some(_), Some(_)) => {
                 problems.push(at("/response_time_ms", "must not be negative"));
@@ -327,7 +332,10 @@ impl Engine {
         // Intern before taking the student's lock (lock order: never both at once).
         let keys: Vec<QuestionKey> = {
             let mut questions = srs.questions.write();
-            cards.iter().map(|c| questions.intern(&c.question_id)).collect()
+            cards
+                .iter()
+                .map(|c| questions.intern(&c.question_id))
+                .collect()
         };
         let student = self.student_for_replay(player_id)?;
         let player: Arc<str> = Arc::from(player_id);
@@ -349,9 +357,18 @@ impl Engine {
     }
 
     /// Applies a durable [`ReviewsSubmitted`].
-    pub(super) fn apply_reviews(&self, r: &ReviewsSubmitted, parts: Parts) -> Result<(), OpenError> {
+    pub(super) fn apply_reviews(
+        &self,
+        r: &ReviewsSubmitted,
+        parts: Parts,
+    ) -> Result<(), OpenError> {
         if parts.main {
-            self.apply_srs_writes(&r.player_id, Some(&r.season), &r.cards, r.idempotency.as_ref())?;
+            self.apply_srs_writes(
+                &r.player_id,
+                Some(&r.season),
+                &r.cards,
+                r.idempotency.as_ref(),
+            )?;
         }
         if parts.wallet {
             let student = self.student_for_replay(&r.player_id)?;
@@ -377,7 +394,11 @@ impl Engine {
     }
 
     /// Loads a student's checkpointed cards and idempotency records into `state`.
-    pub(super) fn load_student_srs(&self, player_id: &str, state: &mut StudentState) -> Result<(), OpenError> {
+    pub(super) fn load_student_srs(
+        &self,
+        player_id: &str,
+        state: &mut StudentState,
+    ) -> Result<(), OpenError> {
         let (cards, records) = self.inner().store.student_srs(player_id)?;
         let mut by_season: HashMap<String, Vec<(QuestionKey, Card)>> = HashMap::new();
         {
@@ -467,9 +488,11 @@ impl Engine {
                     question,
                     codec::encode(&card),
                 )),
-                None => batch
-                    .cards_deleted
-                    .push((player.to_string(), season.to_string(), question)),
+                None => {
+                    batch
+                        .cards_deleted
+                        .push((player.to_string(), season.to_string(), question))
+                }
             }
         }
         for (player, scope) in &taken.idempotency {
@@ -477,9 +500,12 @@ impl Engine {
                 continue;
             };
             if let Some(r) = student.state.read().srs.idempotency.get(scope) {
-                batch
-                    .idempotency
-                    .push((player.to_string(), scope.to_string(), r.at_ms, codec::encode(r)));
+                batch.idempotency.push((
+                    player.to_string(),
+                    scope.to_string(),
+                    r.at_ms,
+                    codec::encode(r),
+                ));
             }
         }
         batch.idempotency_expire_before_ms =
@@ -503,7 +529,10 @@ mod tests {
     #[test]
     fn answers_take_either_form_once() {
         let ok = parse_answers(
-            &[input("Q-1", Some(3), None), input("q-2", None, Some((true, 1500)))],
+            &[
+                input("Q-1", Some(3), None),
+                input("q-2", None, Some((true, 1500))),
+            ],
             "/answers",
         )
         .expect("valid");
@@ -519,7 +548,14 @@ mod tests {
         )
         .expect_err("invalid");
         let pointers: Vec<_> = e.errors.iter().map(|p| p.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/responses/0/rating", "/responses/1", "/responses/2/question_id"]);
+        assert_eq!(
+            pointers,
+            [
+                "/responses/0/rating",
+                "/responses/1",
+                "/responses/2/question_id"
+            ]
+        );
     }
 
     #[test]

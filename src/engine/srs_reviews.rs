@@ -223,7 +223,10 @@ impl Engine {
             .map(|p| &**p);
         let subject = match subject_id {
             Some(id) => Some(&**plan.and_then(|p| p.subject(id)).ok_or_else(|| {
-                ApiError::new(Code::InvalidSubject, format!("no subject `{id}` in your plan"))
+                ApiError::new(
+                    Code::InvalidSubject,
+                    format!("no subject `{id}` in your plan"),
+                )
             })?),
             None => None,
         };
@@ -234,9 +237,8 @@ impl Engine {
         let empty = crate::srs::DueQueue::new();
         let queue = state.srs.queues.get(season.id.as_str()).unwrap_or(&empty);
         let listable = |key: QuestionKey| {
-            place(plan, player, subject, questions.name(key)).is_some_and(|p| {
-                topic_id.is_none_or(|t| p.ids().1.eq_ignore_ascii_case(t))
-            })
+            place(plan, player, subject, questions.name(key))
+                .is_some_and(|p| topic_id.is_none_or(|t| p.ids().1.eq_ignore_ascii_case(t)))
         };
         let report = queue.due(now_ms, listable, limit, |a, b| {
             questions.name(a).cmp(questions.name(b))
@@ -349,7 +351,9 @@ impl Engine {
             if combo > correct {
                 return Err(ApiError::field(
                     "/combo",
-                    format!("must be at most the number of correct answers on due cards ({correct})"),
+                    format!(
+                        "must be at most the number of correct answers on due cards ({correct})"
+                    ),
                 ));
             }
             let today = streak::today_in(&tz, now);
@@ -403,7 +407,11 @@ impl Engine {
     /// # Errors
     /// 404 `NOT_FOUND` (player or season), 409 `NO_ACTIVE_SEASON` when no season is
     /// given and none is active, 500.
-    pub fn player_cards(&self, player_id: &str, filter: &CardFilter) -> Result<CardsPage, ApiError> {
+    pub fn player_cards(
+        &self,
+        player_id: &str,
+        filter: &CardFilter,
+    ) -> Result<CardsPage, ApiError> {
         let player = self
             .player(player_id)
             .ok_or_else(|| ApiError::new(Code::NotFound, format!("no player `{player_id}`")))?;
@@ -446,9 +454,10 @@ impl Engine {
                 })
                 .map(|(subject, lesson)| Place { subject, lesson });
             let ids = found.as_ref().map(Place::ids);
-            let wanted = filter.subject_id.as_deref().is_none_or(|want| {
-                ids.is_some_and(|(s, _, _)| s.eq_ignore_ascii_case(want))
-            });
+            let wanted = filter
+                .subject_id
+                .as_deref()
+                .is_none_or(|want| ids.is_some_and(|(s, _, _)| s.eq_ignore_ascii_case(want)));
             if !wanted {
                 continue;
             }

@@ -85,7 +85,12 @@ fn card_filter(q: CardParams) -> Result<CardFilter, ApiError> {
     let limit = match q.limit.as_deref().map(str::parse::<usize>) {
         None => 50,
         Some(Ok(n)) if (1..=500).contains(&n) => n,
-        Some(_) => return Err(ApiError::field("/limit", "must be an integer from 1 to 500")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "/limit",
+                "must be an integer from 1 to 500",
+            ));
+        }
     };
     let state = match q.state.as_deref() {
         None => None,

@@ -342,13 +342,19 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Redb`].
-    pub fn student_srs(&self, player_id: &str) -> Result<(CardRows, Vec<(String, Vec<u8>)>), StoreError> {
+    pub fn student_srs(
+        &self,
+        player_id: &str,
+    ) -> Result<(CardRows, Vec<(String, Vec<u8>)>), StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let start = format!("{player_id}\u{1f}");
         let end = format!("{player_id}\u{20}");
         let cards = txn.open_table(CARDS).map_err(redb_err)?;
         let mut card_rows = Vec::new();
-        for row in cards.range(start.as_str()..end.as_str()).map_err(redb_err)? {
+        for row in cards
+            .range(start.as_str()..end.as_str())
+            .map_err(redb_err)?
+        {
             let (k, v) = row.map_err(redb_err)?;
             let rest = &k.value()[start.len()..];
             if let Some((season, question)) = rest.split_once('\u{1f}') {
