@@ -426,3 +426,62 @@ async fn idempotent_retries_apply_once_even_across_restarts() {
     assert_eq!(status, 422, "{}", String::from_utf8_lossy(&v));
     assert!(String::from_utf8_lossy(&v).contains("/combo"));
 }
+
+/// Checkpoints far apart, so that every record of the crash test stays in the journal.
+const QUIET_CHECKPOINTS: &str =
+    "[checkpoint]\nprogress_interval_secs = 3600\nwallet_interval_secs = 3600\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_and_stored_answers_survive_kill_9_through_the_journal() {
+    use crate::util::{Server, scenario};
+    use tokio::task::block_in_place;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut server = block_in_place(|| Server::start(&tmp.path().join("data"), QUIET_CHECKPOINTS));
+    let api = Api::new(&server.url);
+    let admin = scenario::import_school(&api).await;
+    let email = "crash-srs@test.local";
+    let s = scenario::new_student(&api, &admin, email).await;
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        "/api/v1/admin/seasons",
+        &admin,
+        Some(
+            json!({"id": "2026", "title": "S", "start_date": "2026-01-01",
+                     "end_date": "2026-12-31", "is_active": true}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let body = json!({"hearts": 4, "answers": [{"question_id": "bas-q-001", "is_correct": true, "response_time_ms": 3000}]});
+    let path = "/api/v1/lessons/bas-l-001/complete";
+    let (status, first) = post_keyed(&api, path, &s, "crash-key", &body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&first));
+    let cards_path = format!("/api/v1/admin/players/{}/cards", s.player_id);
+    let (_, before) = call(&api, Method::GET, &cards_path, &admin, None).await;
+    assert_eq!(ids(&before), ["bas-q-001"]);
+
+    block_in_place(|| server.kill9());
+    block_in_place(|| server.restart());
+    let api = Api::new(&server.url);
+    let admin = api
+        .login(
+            crate::util::ADMIN_EMAIL,
+            crate::util::ADMIN_PASSWORD,
+            &crate::util::device_id_for(crate::util::ADMIN_EMAIL),
+        )
+        .await
+        .expect("admin login");
+    let s = scenario::login(&api, email).await;
+    let (_, after) = call(&api, Method::GET, &cards_path, &admin, None).await;
+    assert_eq!(before, after, "the card was replayed from the journal");
+    let xp = api.wallet(&s).await.expect("wallet")["total_xp"].clone();
+    let (status, again) = post_keyed(&api, path, &s, "crash-key", &body).await;
+    assert_eq!(
+        (status, &again),
+        (200, &first),
+        "the stored answer was replayed"
+    );
+    assert_eq!(api.wallet(&s).await.expect("wallet")["total_xp"], xp);
+}
