@@ -31,15 +31,15 @@ pub struct Idempotent {
 /// check.
 ///
 /// # Errors
-/// The response to send instead: the stored first answer, or a problem (malformed key,
-/// key reused with another body, duplicate in flight).
+/// The response to send instead (boxed: it is large): the stored first answer, or a
+/// problem (malformed key, key reused with another body, duplicate in flight).
 pub fn idempotent(
     state: &AppState,
     player_id: &str,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Idempotent, Response> {
+) -> Result<Idempotent, Box<Response>> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(Idempotent {
             request: None,
@@ -47,14 +47,15 @@ pub fn idempotent(
         });
     };
     let key = value.to_str().unwrap_or("\u{7f}");
-    let request = IdemRequest::new("POST", uri.path(), key, body).map_err(problem)?;
+    let request =
+        IdemRequest::new("POST", uri.path(), key, body).map_err(|e| Box::new(problem(e)))?;
     match state.engine.idempotency_begin(player_id, &request) {
         Ok(Begin::Proceed(guard)) => Ok(Idempotent {
             request: Some(request),
             guard: Some(guard),
         }),
-        Ok(Begin::Stored { status, body }) => Err(stored(status, body)),
-        Err(e) => Err(problem(e)),
+        Ok(Begin::Stored { status, body }) => Err(Box::new(stored(status, body))),
+        Err(e) => Err(Box::new(problem(e))),
     }
 }
 
@@ -152,7 +153,7 @@ pub async fn submit(
     };
     let idem = match idempotent(&state, &caller.player.id, &uri, &headers, &body) {
         Ok(i) => i,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let engine = state.engine.clone();
     replied(

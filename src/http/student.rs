@@ -203,7 +203,7 @@ pub async fn complete(
     };
     let idem = match idempotent(&state, &caller.player.id, &uri, &headers, &raw) {
         Ok(i) => i,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let engine = state.engine.clone();
     replied(

@@ -175,6 +175,9 @@ fn card_key(player_id: &str, season_id: &str, question_key: &str) -> String {
 /// One student's checkpointed cards: (season id, lowercased question id, record).
 pub type CardRows = Vec<(String, String, Vec<u8>)>;
 
+/// One student's SRS rows: cards, and idempotency records as (scope, record).
+pub type StudentSrsRows = (CardRows, Vec<(String, Vec<u8>)>);
+
 impl Store {
     /// Opens (or creates) the redb file at `path`, creating every table and stamping the
     /// format on a new file.
@@ -342,10 +345,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Redb`].
-    pub fn student_srs(
-        &self,
-        player_id: &str,
-    ) -> Result<(CardRows, Vec<(String, Vec<u8>)>), StoreError> {
+    pub fn student_srs(&self, player_id: &str) -> Result<StudentSrsRows, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let start = format!("{player_id}\u{1f}");
         let end = format!("{player_id}\u{20}");
