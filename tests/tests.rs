@@ -27,3 +27,5 @@ mod assets;
 mod deploy;
 
 mod cdn_readers;
+
+mod srs;

@@ -74,6 +74,12 @@ impl Engine {
                 catalog: progress && std::mem::take(&mut dirty.catalog),
             }
         };
+        // SRS (issue 6): seasons, cards and idempotency records go with progress.
+        let srs_taken = if progress {
+            self.take_srs_dirty()
+        } else {
+            Default::default()
+        };
         let mut batch = Batch {
             progress_seq: progress.then_some(seq),
             wallet_seq: wallets.then_some(seq),
@@ -129,7 +135,11 @@ impl Engine {
                     .push((player.to_string(), codec::encode(&row)));
             }
         }
+        if progress {
+            self.fill_srs_batch(&srs_taken, &mut batch);
+        }
         if let Err(e) = inner.store.commit(&batch) {
+            self.restore_srs_dirty(srs_taken);
             let mut dirty = inner.dirty.lock();
             dirty.progress.extend(taken.progress);
             dirty.wallets.extend(taken.wallets);

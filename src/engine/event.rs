@@ -104,6 +104,14 @@ pub enum Event {
     },
     /// An admin's XP adjustment of a wallet (players.md "Wallet").
     XpAdjusted(Box<XpAdjusted>),
+    // --- SRS (issue 6): appended, never reorder ---
+    /// A season was created or changed (the whole record after the change).
+    SeasonPut(super::seasons::SeasonRecord),
+    /// A lesson completion with the cards its answers created and/or an idempotency
+    /// record.
+    LessonCompletedV2(Box<super::srs_ops::LessonCompletedV2>),
+    /// A review session: cards, wallet XP and streak, idempotency record.
+    ReviewsSubmitted(Box<super::srs_ops::ReviewsSubmitted>),
 }
 
 /// An admin XP adjustment: the decided new total, with who and why for the audit.
@@ -127,6 +135,12 @@ impl Event {
     /// Whether this event belongs to the wallet checkpoint stream (15 min) as well as to
     /// the progress stream (30 s).
     pub fn touches_wallet(&self) -> bool {
-        matches!(self, Event::LessonCompleted(_) | Event::XpAdjusted(_))
+        matches!(
+            self,
+            Event::LessonCompleted(_)
+                | Event::XpAdjusted(_)
+                | Event::LessonCompletedV2(_)
+                | Event::ReviewsSubmitted(_)
+        )
     }
 }

@@ -18,7 +18,11 @@ pub mod builds;
 pub mod checkpoint;
 pub mod content_ops;
 pub mod event;
+pub mod idempotency;
 pub mod play;
+pub mod seasons;
+pub mod srs_ops;
+pub mod srs_reviews;
 pub mod students;
 
 use std::collections::HashSet;
@@ -136,6 +140,8 @@ pub(crate) struct Inner {
     pub dummy_hash: std::sync::OnceLock<String>,
     /// Compiled-content builds (engine/builds.rs).
     pub builds: Arc<crate::cdn::Builds>,
+    /// Seasons, question interner, scheduler, SRS dirty marks (engine/srs_ops.rs).
+    pub srs: srs_ops::SrsState,
 }
 
 impl Engine {
@@ -186,10 +192,12 @@ impl Engine {
             completions: AtomicU64::new(0),
             last_checkpoint: Mutex::new(None),
             dummy_hash: std::sync::OnceLock::new(),
+            srs: srs_ops::SrsState::new(),
         };
         let mut engine = Engine {
             inner: Arc::new(inner),
         };
+        engine.load_seasons()?;
         let mut replayed = 0u64;
         for (seq, payload) in &recovered.records {
             let event: Event = codec::decode(payload).map_err(|e| OpenError::Decode {
@@ -319,6 +327,7 @@ impl Engine {
                 }
             })?;
         }
+        self.load_student_srs(player_id, &mut state)?;
         let student = Student {
             write: tokio::sync::Mutex::new(()),
             state: RwLock::new(state),
@@ -376,54 +385,78 @@ impl Engine {
                 inner.accounts.write().end_session(token_hash, *at_ms);
                 inner.dirty.lock().sessions.insert(*token_hash);
             }
-            Event::LessonCompleted(done) => {
-                if !parts.main && !parts.wallet {
-                    return Ok(());
-                }
-                let student = match inner.students.get(&done.player_id) {
-                    Some(s) => s,
-                    None => self.load_student(&done.player_id)?,
-                };
-                let mut state = student.state.write();
+            Event::LessonCompleted(done) => self.apply_lesson_completed(done, parts)?,
+            // --- SRS (issue 6) ---
+            Event::SeasonPut(record) if parts.main => self.apply_season_put(record),
+            Event::LessonCompletedV2(done) => {
+                self.apply_lesson_completed(&done.completion, parts)?;
                 if parts.main {
-                    let progress = state
-                        .subjects
-                        .entry(done.subject_key.clone().into_boxed_str())
-                        .or_default();
-                    crate::progress::completion::apply_completion(
-                        progress,
-                        &done.decision,
-                        &done.lesson_id,
-                        done.at_ms,
-                    );
+                    self.apply_srs_writes(
+                        &done.completion.player_id,
+                        done.season.as_deref(),
+                        &done.cards,
+                        done.idempotency.as_ref(),
+                    )?;
                 }
-                if parts.wallet {
-                    state.wallet.total_xp = done.wallet_total_xp;
-                    students::set_streak(&mut state.wallet, &done.streak);
-                    state.wallet.last_played_at_ms = Some(done.at_ms);
-                }
-                drop(state);
-                let key: Arc<str> = Arc::from(done.player_id.as_str());
-                let mut dirty = inner.dirty.lock();
-                if parts.main {
-                    dirty
-                        .progress
-                        .insert((key.clone(), done.subject_key.clone().into_boxed_str()));
-                }
-                if parts.wallet {
-                    dirty.wallets.insert(key);
-                }
-                inner.completions.fetch_add(1, Ordering::Relaxed);
             }
             Event::PlayerUpdated { .. } | Event::SessionsEnded { .. } | Event::XpAdjusted(_) => {
                 self.apply_player_admin(event, parts)?;
             }
+            Event::ReviewsSubmitted(reviews) => self.apply_reviews(reviews, parts)?,
+            // --- end SRS ---
             // Events already covered by the checkpoint of their stream.
             _ => {}
         }
         if parts.main {
             self.enqueue_builds(event);
         }
+        Ok(())
+    }
+
+    /// Applies a lesson completion's progress (main stream) and wallet parts.
+    fn apply_lesson_completed(
+        &self,
+        done: &event::LessonCompleted,
+        parts: Parts,
+    ) -> Result<(), OpenError> {
+        let inner = &self.inner;
+        if !parts.main && !parts.wallet {
+            return Ok(());
+        }
+        let student = match inner.students.get(&done.player_id) {
+            Some(s) => s,
+            None => self.load_student(&done.player_id)?,
+        };
+        let mut state = student.state.write();
+        if parts.main {
+            let progress = state
+                .subjects
+                .entry(done.subject_key.clone().into_boxed_str())
+                .or_default();
+            crate::progress::completion::apply_completion(
+                progress,
+                &done.decision,
+                &done.lesson_id,
+                done.at_ms,
+            );
+        }
+        if parts.wallet {
+            state.wallet.total_xp = done.wallet_total_xp;
+            students::set_streak(&mut state.wallet, &done.streak);
+            state.wallet.last_played_at_ms = Some(done.at_ms);
+        }
+        drop(state);
+        let key: Arc<str> = Arc::from(done.player_id.as_str());
+        let mut dirty = inner.dirty.lock();
+        if parts.main {
+            dirty
+                .progress
+                .insert((key.clone(), done.subject_key.clone().into_boxed_str()));
+        }
+        if parts.wallet {
+            dirty.wallets.insert(key);
+        }
+        inner.completions.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

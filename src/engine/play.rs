@@ -18,6 +18,8 @@ use crate::progress::tree::ProgressTree;
 
 use super::accounts::Caller;
 use super::event::LessonCompleted;
+use super::idempotency::{IdemRequest, Replied};
+use super::srs_ops::{Answer, LessonCompletedV2};
 use super::{Engine, Event, students};
 
 /// The fields of `GET /api/v1/subjects/{id}/progress` before `root` (progress.md
@@ -74,6 +76,9 @@ pub struct CompletionResponse {
     pub streak: StreakOutcome,
     /// Subject summary after this request.
     pub progress: ProgressBrief,
+    /// With `answers`: true when no season is active so no card was created (issue 6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srs_skipped: Option<bool>,
 }
 
 /// The student's plan view and the subject's view, or the right error.
@@ -194,6 +199,30 @@ impl Engine {
         lesson_id: &str,
         hearts: i64,
     ) -> Result<CompletionResponse, ApiError> {
+        match self
+            .complete_lesson_with(caller, lesson_id, hearts, &[], None)
+            .await?
+        {
+            Replied::Fresh(answer) => Ok(answer),
+            Replied::Stored { .. } => Err(ApiError::internal("stored answer without a key")),
+        }
+    }
+
+    /// [`Engine::complete_lesson`] with SRS `answers` (cards created in the active
+    /// season, in the same event) and an optional idempotency key (the answer stored in
+    /// the same event; a stored one is returned without applying anything).
+    ///
+    /// # Errors
+    /// As [`Engine::complete_lesson`], plus 422 `INVALID_QUESTION` /
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    pub async fn complete_lesson_with(
+        &self,
+        caller: &Caller,
+        lesson_id: &str,
+        hearts: i64,
+        answers: &[Answer],
+        idem: Option<&IdemRequest>,
+    ) -> Result<Replied<CompletionResponse>, ApiError> {
         let max = self.config().progress.max_hearts;
         if !(0..=i64::from(max)).contains(&hearts) {
             return Err(ApiError::field(
@@ -212,6 +241,9 @@ impl Engine {
         let player_id = caller.player.id.clone();
         let student = self.student(&player_id)?;
         let _order = student.write.lock().await;
+        if let Some((status, body)) = self.idempotency_recheck(&student, idem)? {
+            return Ok(Replied::Stored { status, body });
+        }
         // Re-read the player under the order lock: grants or plan may have changed.
         let player = self
             .player(&player_id)
@@ -252,6 +284,7 @@ impl Engine {
         };
         let subject_key = view.subject_id().to_ascii_lowercase();
         let now = self.now();
+        let srs = self.decide_lesson_cards(&student, &view, node, answers, now.as_millisecond())?;
         let tz = jiff::tz::TimeZone::get(&player.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let today = streak::today_in(&tz, now);
         let mut scratch = Vec::with_capacity(view.nodes.len());
@@ -277,6 +310,19 @@ impl Engine {
             let total = state.wallet.total_xp + i64::from(decision.xp_earned);
             (decision, outcome, total)
         };
+        // The summary after the change, decided before it (the answer may be journaled
+        // with the change, for idempotent retries).
+        let progress_brief = {
+            let state = student.state.read();
+            let mut after = state
+                .subjects
+                .get(subject_key.as_str())
+                .cloned()
+                .unwrap_or_default();
+            drop(state);
+            completion::apply_completion(&mut after, &decision, &lesson.id, now.as_millisecond());
+            brief(&view, &after, &player, &mut scratch)
+        };
         let mut wallet_after = crate::players::wallet::Wallet::default();
         wallet::apply_streak(&mut wallet_after, &streak_outcome);
         let event = LessonCompleted {
@@ -288,15 +334,7 @@ impl Engine {
             wallet_total_xp,
             streak: students::streak_of(&wallet_after),
         };
-        self.commit_and_apply(Event::LessonCompleted(Box::new(event)))
-            .await?;
-        let progress_brief = {
-            let state = student.state.read();
-            let empty = SubjectProgress::default();
-            let progress = state.subjects.get(subject_key.as_str()).unwrap_or(&empty);
-            brief(&view, progress, &player, &mut scratch)
-        };
-        Ok(CompletionResponse {
+        let answer = CompletionResponse {
             lesson_id: lesson.id.to_string(),
             subject_id: view.subject_id().to_string(),
             is_first_completion: decision.is_first_completion,
@@ -306,7 +344,30 @@ impl Engine {
             new_total_xp: wallet_total_xp,
             streak: streak_outcome,
             progress: progress_brief,
-        })
+            srs_skipped: srs.skipped,
+        };
+        let idempotency = match idem {
+            Some(req) => Some(req.record(
+                200,
+                serde_json::to_vec(&answer).map_err(ApiError::internal)?,
+                now.as_millisecond(),
+            )),
+            None => None,
+        };
+        // The original event when there is nothing of issue 6 to carry, so plain
+        // completions keep their journal shape.
+        let event = if srs.cards.is_empty() && idempotency.is_none() {
+            Event::LessonCompleted(Box::new(event))
+        } else {
+            Event::LessonCompletedV2(Box::new(LessonCompletedV2 {
+                completion: event,
+                season: srs.season,
+                cards: srs.cards,
+                idempotency,
+            }))
+        };
+        self.commit_and_apply(event).await?;
+        Ok(Replied::Fresh(answer))
     }
 
     /// The wallet as it reads now (streak 0 after a missed day, `streak_at_risk`).

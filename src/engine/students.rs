@@ -36,6 +36,8 @@ pub struct StudentState {
     pub subjects: HashMap<Box<str>, SubjectProgress>,
     /// XP and streak.
     pub wallet: Wallet,
+    /// Cards per season and idempotency records (issue 6).
+    pub srs: super::srs_ops::StudentSrs,
 }
 
 /// The streak fields of a wallet as absolute values.

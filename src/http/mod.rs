@@ -4,10 +4,12 @@
 
 pub mod admin;
 pub mod admin_players;
+pub mod admin_seasons;
 pub mod assets;
 pub mod content;
 pub mod extract;
 pub mod rate_limit;
+pub mod reviews;
 pub mod student;
 
 use std::collections::HashMap;
@@ -20,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use parking_lot::Mutex;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -207,6 +209,28 @@ pub fn router(engine: Engine) -> Router {
             post(admin_players::adjust_xp),
         )
         .route("/api/v1/admin/checkpoint", post(admin::checkpoint))
+        // SRS (issue 6).
+        .route(
+            "/api/v1/reviews/due",
+            get(reviews::due).route_layer(from_fn_with_state(state.clone(), rate_limit::reads)),
+        )
+        .route(
+            "/api/v1/reviews",
+            post(reviews::submit)
+                .route_layer(from_fn_with_state(state.clone(), rate_limit::reviews)),
+        )
+        .route(
+            "/api/v1/admin/seasons",
+            post(admin_seasons::create).get(admin_seasons::list),
+        )
+        .route(
+            "/api/v1/admin/seasons/{id}",
+            get(admin_seasons::get).merge(patch(admin_seasons::patch)),
+        )
+        .route(
+            "/api/v1/admin/players/{id}/cards",
+            get(admin_seasons::player_cards),
+        )
         // Compiled content (issue 4).
         .route("/api/v1/admin/plans/{id}/build", post(content::build_plan))
         .route("/api/v1/admin/builds", get(content::list_builds))

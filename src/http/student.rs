@@ -1,14 +1,18 @@
 //! Student routes: login, session, me, wallet, progress, lesson completion (api.md).
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::accounts::{PlayerView, rfc3339};
 use crate::error::ApiError;
 
-use super::extract::{Auth, DEVICE_HEADER, StrictJson};
+use crate::engine::srs_ops::{AnswerInput, parse_answers};
+
+use super::extract::{Auth, DEVICE_HEADER, StrictJson, check_json_content_type, parse_json};
+use super::reviews::{Idempotent, idempotent, replied};
 use super::{AppState, detached, json, json_bytes, problem};
 
 /// `POST /api/v1/auth/login` body (its `Debug` hides the password).
@@ -177,9 +181,9 @@ pub async fn bench_progress(
 pub struct CompleteBody {
     /// Hearts left at the end of the lesson (0–max).
     pub hearts: i64,
-    /// Question results (SRS; accepted and validated in the SRS issue).
+    /// Question results: each creates the question's card in the active season.
     #[serde(default)]
-    pub answers: Option<Vec<serde_json::Value>>,
+    pub answers: Option<Vec<AnswerInput>>,
 }
 
 /// `POST /api/v1/lessons/{lesson_id}/complete`.
@@ -187,20 +191,43 @@ pub async fn complete(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(lesson_id): Path<String>,
-    StrictJson(body): StrictJson<CompleteBody>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    if body.answers.as_ref().is_some_and(|a| a.len() > 200) {
+    if let Err(e) = check_json_content_type(&headers) {
+        return problem(e);
+    }
+    let raw = match raw {
+        Ok(b) => b,
+        Err(e) => return super::body_rejection(axum::response::IntoResponse::into_response(e)),
+    };
+    let body: CompleteBody = match parse_json(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(e),
+    };
+    let answers = body.answers.unwrap_or_default();
+    if answers.len() > 200 {
         return problem(ApiError::field("/answers", "at most 200 answers"));
     }
+    let answers = match parse_answers(&answers, "/answers") {
+        Ok(a) => a,
+        Err(e) => return problem(e),
+    };
+    let idem = match idempotent(&state, &caller.player.id, &uri, &headers, &raw) {
+        Ok(i) => i,
+        Err(response) => return *response,
+    };
     let engine = state.engine.clone();
-    let result = detached(async move {
-        engine
-            .complete_lesson(&caller, &lesson_id, body.hearts)
-            .await
-    })
-    .await;
-    match result {
-        Ok(answer) => json(StatusCode::OK, &answer),
-        Err(e) => problem(e),
-    }
+    replied(
+        detached(async move {
+            let Idempotent { request, guard } = idem;
+            let result = engine
+                .complete_lesson_with(&caller, &lesson_id, body.hearts, &answers, request.as_ref())
+                .await;
+            drop(guard);
+            result
+        })
+        .await,
+    )
 }

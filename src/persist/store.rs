@@ -24,6 +24,17 @@ const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions")
 /// student's rows are one contiguous range.
 const PROGRESS: TableDefinition<&str, &[u8]> = TableDefinition::new("progress");
 const WALLETS: TableDefinition<&str, &[u8]> = TableDefinition::new("wallets");
+// --- SRS (issue 6) ---
+const SEASONS: TableDefinition<&str, &[u8]> = TableDefinition::new("seasons");
+/// Key: `"{player_id}\x1f{season_id}\x1f{question id lowercased}"`, so one student's
+/// cards are one contiguous range.
+const CARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("cards");
+/// Key: `"{player_id}\x1f{scope}"`; value: `[at_ms: i64 big-endian][record]`.
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// Key: `[at_ms: i64 big-endian][idempotency key]`, value empty: the expiry order.
+const IDEMPOTENCY_EXPIRY: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("idempotency_expiry");
+// --- end SRS ---
 
 const KEY_FORMAT: &str = "format";
 const KEY_PROGRESS_SEQ: &str = "progress_seq";
@@ -89,6 +100,18 @@ pub struct Batch {
     pub progress: Vec<(String, String, Vec<u8>)>,
     /// Upserted wallets.
     pub wallets: Vec<(String, Vec<u8>)>,
+    // --- SRS (issue 6) ---
+    /// Replace the whole seasons table (seasons are few).
+    pub replace_seasons: Option<Vec<(String, Vec<u8>)>>,
+    /// Upserted cards: (player id, season id, lowercased question id, record).
+    pub cards: Vec<(String, String, String, Vec<u8>)>,
+    /// Removed cards: (player id, season id, lowercased question id).
+    pub cards_deleted: Vec<(String, String, String)>,
+    /// Upserted idempotency records: (player id, scope, recorded at in unix ms, record).
+    pub idempotency: Vec<(String, String, i64, Vec<u8>)>,
+    /// Removes idempotency records recorded before this instant (unix ms).
+    pub idempotency_expire_before_ms: Option<i64>,
+    // --- end SRS ---
 }
 
 impl Batch {
@@ -101,6 +124,10 @@ impl Batch {
             + self.sessions_deleted.len()
             + self.progress.len()
             + self.wallets.len()
+            + self.replace_seasons.as_ref().map_or(0, Vec::len)
+            + self.cards.len()
+            + self.cards_deleted.len()
+            + self.idempotency.len()
     }
 }
 
@@ -140,6 +167,16 @@ impl std::fmt::Debug for Store {
 fn progress_key(player_id: &str, subject_key: &str) -> String {
     format!("{player_id}\u{1f}{subject_key}")
 }
+
+fn card_key(player_id: &str, season_id: &str, question_key: &str) -> String {
+    format!("{player_id}\u{1f}{season_id}\u{1f}{question_key}")
+}
+
+/// One student's checkpointed cards: (season id, lowercased question id, record).
+pub type CardRows = Vec<(String, String, Vec<u8>)>;
+
+/// One student's SRS rows: cards, and idempotency records as (scope, record).
+pub type StudentSrsRows = (CardRows, Vec<(String, Vec<u8>)>);
 
 impl Store {
     /// Opens (or creates) the redb file at `path`, creating every table and stamping the
@@ -195,6 +232,10 @@ impl Store {
             txn.open_table(SESSIONS).map_err(redb_err)?;
             txn.open_table(PROGRESS).map_err(redb_err)?;
             txn.open_table(WALLETS).map_err(redb_err)?;
+            txn.open_table(SEASONS).map_err(redb_err)?;
+            txn.open_table(CARDS).map_err(redb_err)?;
+            txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
+            txn.open_table(IDEMPOTENCY_EXPIRY).map_err(redb_err)?;
         }
         txn.commit().map_err(redb_err)
     }
@@ -291,6 +332,47 @@ impl Store {
         Ok((rows, wallet))
     }
 
+    /// Every stored season record.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn seasons(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.scan(SEASONS)
+    }
+
+    /// One student's checkpointed cards of every season, and idempotency records
+    /// (scope, record), all still encoded.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn student_srs(&self, player_id: &str) -> Result<StudentSrsRows, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let start = format!("{player_id}\u{1f}");
+        let end = format!("{player_id}\u{20}");
+        let cards = txn.open_table(CARDS).map_err(redb_err)?;
+        let mut card_rows = Vec::new();
+        for row in cards
+            .range(start.as_str()..end.as_str())
+            .map_err(redb_err)?
+        {
+            let (k, v) = row.map_err(redb_err)?;
+            let rest = &k.value()[start.len()..];
+            if let Some((season, question)) = rest.split_once('\u{1f}') {
+                card_rows.push((season.to_owned(), question.to_owned(), v.value().to_vec()));
+            }
+        }
+        let idem = txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
+        let mut idem_rows = Vec::new();
+        for row in idem.range(start.as_str()..end.as_str()).map_err(redb_err)? {
+            let (k, v) = row.map_err(redb_err)?;
+            let value = v.value();
+            if value.len() >= 8 {
+                idem_rows.push((k.value()[start.len()..].to_owned(), value[8..].to_vec()));
+            }
+        }
+        Ok((card_rows, idem_rows))
+    }
+
     /// Writes one checkpoint batch in one durable transaction.
     ///
     /// # Errors
@@ -331,6 +413,7 @@ impl Store {
                     .insert(player.as_str(), rec.as_slice())
                     .map_err(redb_err)?;
             }
+            commit_srs(&txn, batch)?;
             let mut meta = txn.open_table(META).map_err(redb_err)?;
             if let Some(seq) = batch.progress_seq {
                 meta.insert(KEY_PROGRESS_SEQ, seq).map_err(redb_err)?;
@@ -433,6 +516,62 @@ fn read_counts(db: &impl ReadableDatabase) -> Result<Counts, StoreError> {
         progress: n(PROGRESS)?,
         wallets: n(WALLETS)?,
     })
+}
+
+/// The SRS part of a checkpoint batch (seasons, cards, idempotency records and their
+/// expiry).
+fn commit_srs(txn: &redb::WriteTransaction, batch: &Batch) -> Result<(), StoreError> {
+    if let Some(seasons) = &batch.replace_seasons {
+        replace_all(txn, SEASONS, seasons)?;
+    }
+    let mut cards = txn.open_table(CARDS).map_err(redb_err)?;
+    for (player, season, question, rec) in &batch.cards {
+        cards
+            .insert(card_key(player, season, question).as_str(), rec.as_slice())
+            .map_err(redb_err)?;
+    }
+    for (player, season, question) in &batch.cards_deleted {
+        cards
+            .remove(card_key(player, season, question).as_str())
+            .map_err(redb_err)?;
+    }
+    let mut idem = txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
+    let mut expiry = txn.open_table(IDEMPOTENCY_EXPIRY).map_err(redb_err)?;
+    for (player, scope, at_ms, rec) in &batch.idempotency {
+        let key = progress_key(player, scope);
+        let mut value = at_ms.to_be_bytes().to_vec();
+        value.extend_from_slice(rec);
+        idem.insert(key.as_str(), value.as_slice())
+            .map_err(redb_err)?;
+        let mut order = at_ms.to_be_bytes().to_vec();
+        order.extend_from_slice(key.as_bytes());
+        expiry
+            .insert(order.as_slice(), [].as_slice())
+            .map_err(redb_err)?;
+    }
+    if let Some(cutoff) = batch.idempotency_expire_before_ms {
+        let end = cutoff.to_be_bytes();
+        let mut expired = Vec::new();
+        for row in expiry.range(..end.as_slice()).map_err(redb_err)? {
+            let (k, _) = row.map_err(redb_err)?;
+            expired.push(k.value().to_vec());
+        }
+        for order in expired {
+            expiry.remove(order.as_slice()).map_err(redb_err)?;
+            let Ok(key) = std::str::from_utf8(&order[8..]) else {
+                continue;
+            };
+            // A newer record under the same key has its own expiry entry: keep it.
+            let stale = idem
+                .get(key)
+                .map_err(redb_err)?
+                .is_some_and(|v| v.value().get(..8).is_some_and(|at| at < end.as_slice()));
+            if stale {
+                idem.remove(key).map_err(redb_err)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn replace_all(
