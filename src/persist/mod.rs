@@ -3,3 +3,4 @@
 pub mod codec;
 pub mod journal;
 pub mod store;
+pub mod mirror;

@@ -89,6 +89,9 @@ pub struct Batch {
     pub progress: Vec<(String, String, Vec<u8>)>,
     /// Upserted wallets.
     pub wallets: Vec<(String, Vec<u8>)>,
+    /// Mirror queue keys of the rows above (`persist::mirror::log`), when the MariaDB
+    /// mirror is on; `None` when it is off (the checkpoint is then marked unlogged).
+    pub mirror_keys: Option<Vec<String>>,
 }
 
 impl Batch {
@@ -197,6 +200,11 @@ impl Store {
             txn.open_table(WALLETS).map_err(redb_err)?;
         }
         txn.commit().map_err(redb_err)
+    }
+
+    /// The redb database, for the mirror's queue (`persist::mirror::log`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// The file's path.
@@ -329,6 +337,12 @@ impl Store {
             for (player, rec) in &batch.wallets {
                 wallets
                     .insert(player.as_str(), rec.as_slice())
+                    .map_err(redb_err)?;
+            }
+            // Mirror queue (issue 5): same transaction, so a checkpoint and its queue
+            // entries are durable together.
+            if batch.rows() > 0 {
+                crate::persist::mirror::log::append(&txn, batch.mirror_keys.as_deref())
                     .map_err(redb_err)?;
             }
             let mut meta = txn.open_table(META).map_err(redb_err)?;
