@@ -19,3 +19,5 @@ mod load;
 mod format;
 
 mod cdn;
+
+mod mirror;

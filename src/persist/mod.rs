@@ -2,5 +2,5 @@
 
 pub mod codec;
 pub mod journal;
-pub mod store;
 pub mod mirror;
+pub mod store;

@@ -168,9 +168,13 @@ pub async fn delete_missing(
     wallets: &[String],
     progress: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
-    for (table, column, ids) in [("players", "id", players), ("wallets", "player_id", wallets)] {
+    for (table, column, ids) in [
+        ("players", "id", players),
+        ("wallets", "player_id", wallets),
+    ] {
         for chunk in ids.chunks(500) {
-            let mut qb = QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+            let mut qb =
+                QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
             let mut list = qb.separated(", ");
             for id in chunk {
                 list.push_bind(id);

@@ -145,7 +145,8 @@ impl Worker {
             if let Some(p) = &self.position {
                 let p = p.clone();
                 let pending = blocking(&self.engine, move |db| log::count_after(db, &p)).await?;
-                self.feed.reset_pending(pending, self.engine.now().as_millisecond());
+                self.feed
+                    .reset_pending(pending, self.engine.now().as_millisecond());
             }
             tracing::info!(resync = self.position.is_none(), "mirror connected");
         }
@@ -226,9 +227,14 @@ impl Worker {
         sql::upsert_progress(&mut tx, &rows.progress, batch)
             .await
             .map_err(db_err)?;
-        sql::delete_missing(&mut tx, &missing.players, &missing.wallets, &missing.progress)
-            .await
-            .map_err(db_err)?;
+        sql::delete_missing(
+            &mut tx,
+            &missing.players,
+            &missing.wallets,
+            &missing.progress,
+        )
+        .await
+        .map_err(db_err)?;
         sql::set_position(&mut tx, n, last).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(rows.len() as u64)
@@ -317,9 +323,10 @@ impl Worker {
             let mut after: Option<String> = None;
             loop {
                 let a = after.clone();
-                let part =
-                    blocking(&self.engine, move |db| read::scan(db, table, a.as_deref(), chunk))
-                        .await?;
+                let part = blocking(&self.engine, move |db| {
+                    read::scan(db, table, a.as_deref(), chunk)
+                })
+                .await?;
                 let Some((last_key, _)) = part.last() else {
                     break;
                 };
@@ -328,8 +335,12 @@ impl Worker {
                 let mut missing = Missing::default();
                 let part: Vec<_> = part.into_iter().map(|(k, v)| (k, Some(v))).collect();
                 match table {
-                    Table::Players => self.convert(&mut rows, &mut missing, part, vec![], vec![])?,
-                    Table::Wallets => self.convert(&mut rows, &mut missing, vec![], part, vec![])?,
+                    Table::Players => {
+                        self.convert(&mut rows, &mut missing, part, vec![], vec![])?
+                    }
+                    Table::Wallets => {
+                        self.convert(&mut rows, &mut missing, vec![], part, vec![])?
+                    }
                     Table::Progress => {
                         self.convert(&mut rows, &mut missing, vec![], vec![], part)?
                     }
