@@ -28,6 +28,11 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(async move { engine.run_builds(rx).await })
     };
+    let mirror = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(crate::persist::mirror::run(engine, rx))
+    };
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -41,6 +46,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = checkpoints.await;
     let _ = builds.await;
+    let _ = mirror.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -29,11 +29,12 @@ const SECTIONS: &[&str] = &[
     "rate_limits",
     "log",
     "content",
+    "mirror",
 ];
 
-/// Keys whose values are secrets: redacted by `print-config`. None exist yet in the
-/// foundation; the mirror URL and S3 keys join this list when they land.
-const SECRET_KEYS: &[(&str, &str)] = &[];
+/// Keys whose values are secrets: redacted by `print-config`. S3 keys join this list
+/// when they land.
+const SECRET_KEYS: &[(&str, &str)] = &[("mirror", "url")];
 
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,7 +60,47 @@ pub struct Config {
     pub log: LogConfig,
     /// `[content]`
     pub content: ContentConfig,
+    /// `[mirror]`
+    pub mirror: MirrorConfig,
 }
+
+// --- mirror (issue 5) ---
+/// `[mirror]`: the optional MariaDB reporting mirror (persistence.md, docs/mirror.md).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// `mysql://user:pass@host:3306/db`; empty = mirror off. A secret (redacted).
+    pub url: String,
+    /// Rows per `INSERT … ON DUPLICATE KEY UPDATE` statement.
+    pub batch_rows: usize,
+    /// Most changed-row keys the mirror takes from its redb queue per round (bounds
+    /// its memory and the size of one MariaDB transaction).
+    pub queue_capacity: usize,
+    /// First retry delay after a MariaDB error, milliseconds (doubles per failure).
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay, milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl MirrorConfig {
+    /// Whether a mirror is configured.
+    pub fn enabled(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+}
+
+impl std::fmt::Debug for MirrorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorConfig")
+            .field("url", &if self.enabled() { "<redacted>" } else { "" })
+            .field("batch_rows", &self.batch_rows)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("backoff_initial_ms", &self.backoff_initial_ms)
+            .field("backoff_max_ms", &self.backoff_max_ms)
+            .finish()
+    }
+}
+// --- end mirror ---
 
 /// `[content]`: compiled curriculum files (content.md "Compiled files").
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -494,6 +535,31 @@ impl Config {
             "content.min_free_disk_percent",
             "must be at least 0 and below 100",
         )?;
+        // --- mirror (issue 5) ---
+        check(
+            !self.mirror.enabled()
+                || self.mirror.url.starts_with("mysql://")
+                || self.mirror.url.starts_with("mariadb://"),
+            "mirror.url",
+            "must start with mysql:// (or be empty to turn the mirror off)",
+        )?;
+        check(
+            (1..=10_000).contains(&self.mirror.batch_rows),
+            "mirror.batch_rows",
+            "must be between 1 and 10000",
+        )?;
+        check(
+            self.mirror.queue_capacity >= self.mirror.batch_rows,
+            "mirror.queue_capacity",
+            "must be at least mirror.batch_rows",
+        )?;
+        check(
+            self.mirror.backoff_initial_ms >= 1
+                && self.mirror.backoff_max_ms >= self.mirror.backoff_initial_ms,
+            "mirror.backoff_max_ms",
+            "backoff_initial_ms must be at least 1 and backoff_max_ms at least backoff_initial_ms",
+        )?;
+        // --- end mirror ---
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
             "log.level",
@@ -683,6 +749,24 @@ mod tests {
         )
         .expect("config");
         assert_eq!(c.players.default_timezone, "Europe/Paris");
+    }
+
+    #[test]
+    fn mirror_url_comes_from_a_file_and_is_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("url");
+        std::fs::write(&secret, "mysql://u:hunter2@db:3306/r\n").expect("write");
+        let c = Config::load(
+            None,
+            env(&[("MEMORA_MIRROR__URL_FILE", secret.to_str().expect("utf8"))]),
+        )
+        .expect("config");
+        assert_eq!(c.mirror.url, "mysql://u:hunter2@db:3306/r");
+        assert!(!c.to_redacted_toml().contains("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = Config::load(None, env(&[("MEMORA_MIRROR__URL", "postgres://x")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("mirror.url"), "{err}");
     }
 
     #[test]

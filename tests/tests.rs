@@ -28,4 +28,5 @@ mod deploy;
 
 mod cdn_readers;
 
+mod mirror;
 mod srs;

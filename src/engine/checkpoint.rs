@@ -138,6 +138,26 @@ impl Engine {
         if progress {
             self.fill_srs_batch(&srs_taken, &mut batch);
         }
+        // --- mirror (issue 5): queue the written rows' keys in the same transaction ---
+        if inner.mirror.enabled() {
+            use crate::persist::mirror::log;
+            let mut keys = Vec::with_capacity(
+                batch.players.len() + batch.wallets.len() + batch.progress.len() + 1,
+            );
+            keys.extend(batch.players.iter().map(|(id, _)| log::player_key(id)));
+            keys.extend(batch.wallets.iter().map(|(id, _)| log::wallet_key(id)));
+            keys.extend(
+                batch
+                    .progress
+                    .iter()
+                    .map(|(p, s, _)| log::progress_key(p, s)),
+            );
+            if batch.replace_subjects.is_some() {
+                keys.push(log::CONTENT.to_owned());
+            }
+            batch.mirror_keys = Some(keys);
+        }
+        // --- end mirror ---
         if let Err(e) = inner.store.commit(&batch) {
             self.restore_srs_dirty(srs_taken);
             let mut dirty = inner.dirty.lock();
@@ -148,6 +168,12 @@ impl Engine {
             dirty.catalog |= taken.catalog;
             tracing::error!(error = %e, "checkpoint failed; will retry");
             return Err(e.to_string());
+        }
+        if batch.rows() > 0 {
+            let queued = batch.mirror_keys.as_ref().map_or(0, Vec::len) as u64;
+            inner
+                .mirror
+                .checkpoint_written(queued, self.now().as_millisecond());
         }
         let segments_deleted = match inner.store.meta() {
             Ok(meta) => inner

@@ -142,6 +142,8 @@ pub(crate) struct Inner {
     pub builds: Arc<crate::cdn::Builds>,
     /// Seasons, question interner, scheduler, SRS dirty marks (engine/srs_ops.rs).
     pub srs: srs_ops::SrsState,
+    /// Hand-off to the MariaDB mirror task (persist/mirror).
+    pub mirror: Arc<crate::persist::mirror::Feed>,
 }
 
 impl Engine {
@@ -175,8 +177,10 @@ impl Engine {
         let (journal, recovered) = Journal::open(journal_config(&config, &data_dir), after)
             .map_err(|e| OpenError::Journal(e.to_string()))?;
         let builds = builds::service(&config);
+        let mirror = Arc::new(crate::persist::mirror::Feed::new(config.mirror.enabled()));
         let inner = Inner {
             builds,
+            mirror,
             config,
             clock,
             journal,
@@ -264,6 +268,16 @@ impl Engine {
     /// Journal statistics.
     pub fn journal_stats(&self) -> journal::JournalStats {
         self.inner.journal.stats()
+    }
+
+    /// The MariaDB mirror's state and lag; `None` when no mirror is configured.
+    pub fn mirror_status(&self) -> Option<crate::persist::mirror::MirrorStatus> {
+        self.inner.mirror.status(self.now().as_millisecond())
+    }
+
+    /// The hand-off between checkpoints and the mirror task.
+    pub fn mirror_feed(&self) -> &Arc<crate::persist::mirror::Feed> {
+        &self.inner.mirror
     }
 
     /// Number of students whose state is in memory.

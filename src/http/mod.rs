@@ -321,12 +321,22 @@ async fn ready(State(state): State<AppState>) -> Response {
         (true, true) => "ready",
         (true, false) => "degraded",
     };
+    // The mirror is a warning component: it never makes the server unready.
+    let mirror = engine.mirror_status();
+    let mirror_component = match &mirror {
+        None => "disabled",
+        Some(m) if m.state == "unreachable" => "unreachable",
+        Some(m) if m.lag_rows > 0 => "lagging",
+        Some(_) => "ok",
+    };
     let body = serde_json::json!({
         "status": status,
         "components": {
             "journal": if journal_ok { "ok" } else { "failing" },
             "redb": "ok",
+            "mirror": mirror_component,
         },
+        "mirror": mirror,
         "recovery": engine.recovery(),
     });
     json(

@@ -2,4 +2,5 @@
 
 pub mod codec;
 pub mod journal;
+pub mod mirror;
 pub mod store;

@@ -112,6 +112,9 @@ pub struct Batch {
     /// Removes idempotency records recorded before this instant (unix ms).
     pub idempotency_expire_before_ms: Option<i64>,
     // --- end SRS ---
+    /// Mirror queue keys of the rows above (`persist::mirror::log`), when the MariaDB
+    /// mirror is on; `None` when it is off (the checkpoint is then marked unlogged).
+    pub mirror_keys: Option<Vec<String>>,
 }
 
 impl Batch {
@@ -238,6 +241,11 @@ impl Store {
             txn.open_table(IDEMPOTENCY_EXPIRY).map_err(redb_err)?;
         }
         txn.commit().map_err(redb_err)
+    }
+
+    /// The redb database, for the mirror's queue (`persist::mirror::log`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// The file's path.
@@ -414,6 +422,12 @@ impl Store {
                     .map_err(redb_err)?;
             }
             commit_srs(&txn, batch)?;
+            // Mirror queue (issue 5): same transaction, so a checkpoint and its queue
+            // entries are durable together.
+            if batch.rows() > 0 {
+                crate::persist::mirror::log::append(&txn, batch.mirror_keys.as_deref())
+                    .map_err(redb_err)?;
+            }
             let mut meta = txn.open_table(META).map_err(redb_err)?;
             if let Some(seq) = batch.progress_seq {
                 meta.insert(KEY_PROGRESS_SEQ, seq).map_err(redb_err)?;

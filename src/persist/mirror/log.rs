@@ -1,0 +1,192 @@
+//! The mirror's durable queue inside redb: which rows each checkpoint changed.
+//!
+//! Every checkpoint that writes rows gets the next *checkpoint number* (`head`), in the
+//! same redb transaction as its rows. When the mirror is on, the keys of the rows it
+//! wrote are appended under that number; the mirror later re-reads the *current* rows of
+//! those keys (it is a state mirror) and removes entries once MariaDB has them. When the
+//! mirror is off nothing is queued, and the number is recorded as `unlogged`: a mirror
+//! whose position is at or below it must resynchronize fully. See docs/mirror.md.
+//!
+//! Entry key: 8-byte big-endian checkpoint number, then the row key (`w␟player`,
+//! `p␟player␟subject`, `u␟player`, or `c` for content), so entries sort by checkpoint.
+//! A *position* uses the same encoding: everything at or below it has been mirrored.
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+const LOG: TableDefinition<&[u8], ()> = TableDefinition::new("mirror_log");
+const STATE: TableDefinition<&str, u64> = TableDefinition::new("mirror_meta");
+const HEAD: &str = "head";
+const UNLOGGED: &str = "unlogged";
+const PRUNED: &str = "pruned";
+
+/// Key kinds of queued rows.
+pub const WALLET: char = 'w';
+/// A (player, subject) progress row.
+pub const PROGRESS: char = 'p';
+/// A player (account) row.
+pub const PLAYER: char = 'u';
+/// The content tables (subjects and lessons), refreshed whole.
+pub const CONTENT: &str = "c";
+
+/// Queue key of a wallet row.
+pub fn wallet_key(player: &str) -> String {
+    format!("{WALLET}\u{1f}{player}")
+}
+
+/// Queue key of a progress row (`subject` lowercased, as in redb).
+pub fn progress_key(player: &str, subject: &str) -> String {
+    format!("{PROGRESS}\u{1f}{player}\u{1f}{subject}")
+}
+
+/// Queue key of a player row.
+pub fn player_key(player: &str) -> String {
+    format!("{PLAYER}\u{1f}{player}")
+}
+
+/// The position meaning "every entry of checkpoints below `n` is mirrored".
+pub fn position_before(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+/// The checkpoint number of a position or entry key (0 for a malformed one).
+pub fn checkpoint_of(position: &[u8]) -> u64 {
+    position
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// The row key of an entry key.
+pub fn row_key_of(entry: &[u8]) -> &str {
+    entry
+        .get(8..)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or("")
+}
+
+/// Counters of the queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogMeta {
+    /// Number of the last checkpoint that wrote rows.
+    pub head: u64,
+    /// Number of the last checkpoint written while the mirror was off (0: none).
+    pub unlogged: u64,
+    /// Entries of checkpoints below this number were removed.
+    pub pruned: u64,
+}
+
+/// Called by `Store::commit` for a batch with rows: takes the next checkpoint number
+/// and queues `keys` under it, or marks it unlogged when `keys` is `None`.
+///
+/// # Errors
+/// The redb error (the whole checkpoint transaction then fails).
+pub(crate) fn append(txn: &WriteTransaction, keys: Option<&[String]>) -> Result<(), redb::Error> {
+    let mut state = txn.open_table(STATE)?;
+    let n = state.get(HEAD)?.map_or(0, |v| v.value()) + 1;
+    state.insert(HEAD, n)?;
+    match keys {
+        Some(keys) => {
+            let mut log = txn.open_table(LOG)?;
+            let mut entry = Vec::with_capacity(64);
+            for key in keys {
+                entry.clear();
+                entry.extend_from_slice(&n.to_be_bytes());
+                entry.extend_from_slice(key.as_bytes());
+                log.insert(entry.as_slice(), ())?;
+            }
+        }
+        None => {
+            state.insert(UNLOGGED, n)?;
+        }
+    }
+    Ok(())
+}
+
+/// The queue's counters.
+///
+/// # Errors
+/// The redb error.
+pub fn meta(db: &Database) -> Result<LogMeta, redb::Error> {
+    let txn = db.begin_read()?;
+    let state = match txn.open_table(STATE) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(LogMeta::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let get = |k: &str| -> Result<u64, redb::Error> { Ok(state.get(k)?.map_or(0, |v| v.value())) };
+    Ok(LogMeta {
+        head: get(HEAD)?,
+        unlogged: get(UNLOGGED)?,
+        pruned: get(PRUNED)?,
+    })
+}
+
+/// Up to `limit` entry keys after `position`, in order.
+///
+/// # Errors
+/// The redb error.
+pub fn after(db: &Database, position: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, redb::Error> {
+    let txn = db.begin_read()?;
+    let log = match txn.open_table(LOG) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    let range = (
+        std::ops::Bound::Excluded(position),
+        std::ops::Bound::Unbounded,
+    );
+    for row in log.range::<&[u8]>(range)? {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = row?;
+        out.push(k.value().to_vec());
+    }
+    Ok(out)
+}
+
+/// Number of entries after `position` (the mirror's lag in rows).
+///
+/// # Errors
+/// The redb error.
+pub fn count_after(db: &Database, position: &[u8]) -> Result<u64, redb::Error> {
+    let txn = db.begin_read()?;
+    let log = match txn.open_table(LOG) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let range = (
+        std::ops::Bound::Excluded(position),
+        std::ops::Bound::Unbounded,
+    );
+    let mut n = 0;
+    for row in log.range::<&[u8]>(range)? {
+        row?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Removes the entries of checkpoints below `n` (MariaDB has them) and records `n` as
+/// the pruned floor.
+///
+/// # Errors
+/// The redb error.
+pub fn prune_below(db: &Database, n: u64) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut state = txn.open_table(STATE)?;
+        if state.get(PRUNED)?.map_or(0, |v| v.value()) >= n {
+            return Ok(());
+        }
+        let mut log = txn.open_table(LOG)?;
+        let end = n.to_be_bytes();
+        log.retain_in::<&[u8], _>(..end.as_slice(), |_, _| false)?;
+        state.insert(PRUNED, n)?;
+    }
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! Turns checkpointed redb records into the mirror's SQL rows (persistence.md table
+//! list): decoding, dates as MariaDB literals, best hearts keyed by lesson id, and
+//! completion counted against the subject's current lessons. No I/O.
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use crate::content::catalog::SubjectRecord;
+use crate::players::account::{PlayerRecord, Role};
+use crate::players::wallet::{WalletRecord, epoch_day_to_date};
+use crate::progress::state::{BestHearts, ProgressRecord};
+
+/// A `players` row (no password hash, devices or grants: reports need none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayerRow {
+    /// Player id.
+    pub id: String,
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// `student`, `teacher` or `admin`.
+    pub role: &'static str,
+    /// Plan id.
+    pub plan_id: Option<String>,
+    /// Grade label.
+    pub grade: Option<String>,
+    /// Stream label.
+    pub stream: Option<String>,
+    /// IANA zone.
+    pub timezone: String,
+    /// `YYYY-MM-DD HH:MM:SS.fff` UTC.
+    pub created_at: String,
+    /// Disabled account.
+    pub disabled: bool,
+}
+
+/// A `wallets` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalletRow {
+    /// Player id.
+    pub player_id: String,
+    /// Total XP.
+    pub total_xp: i64,
+    /// Stored streak (as of the last success day).
+    pub current_streak: u32,
+    /// Longest streak.
+    pub longest_streak: u32,
+    /// `YYYY-MM-DD` in the student's zone.
+    pub last_success_date: Option<String>,
+    /// `YYYY-MM-DD HH:MM:SS.fff` UTC.
+    pub last_played_at: Option<String>,
+}
+
+/// A `subject_progress` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressRow {
+    /// Player id.
+    pub player_id: String,
+    /// Subject id (original case when the subject exists, else the stored key).
+    pub subject_id: String,
+    /// Passed lessons among the subject's current lessons.
+    pub passed_lessons: u64,
+    /// The subject's lessons (published or not); 0 if the subject is gone.
+    pub total_lessons: u64,
+    /// `passed / total × 100`, two decimals.
+    pub completion_percentage: f64,
+    /// XP earned in the subject.
+    pub total_xp_earned: u64,
+    /// Passed bit indexes, roaring portable serialization (as stored).
+    pub passed_bitmap: Vec<u8>,
+    /// `{"lesson id": best hearts}` as JSON text.
+    pub best_hearts: String,
+    /// Last lesson completed.
+    pub last_lesson_completed: Option<String>,
+    /// `YYYY-MM-DD HH:MM:SS.fff` UTC.
+    pub updated_at: String,
+}
+
+/// A `content_lessons` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LessonRow {
+    /// Lesson id.
+    pub id: String,
+    /// Subject id.
+    pub subject_id: String,
+    /// Topic id.
+    pub topic_id: String,
+    /// Bit index in `passed_bitmap`.
+    pub bit_index: u32,
+    /// Title.
+    pub title: String,
+}
+
+/// What the mirror knows of one subject: its `content_subjects` row, its lessons, and
+/// the bit → lesson map for progress rows.
+#[derive(Debug, Clone, Default)]
+pub struct SubjectInfo {
+    /// Subject id, original case.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Whether published.
+    pub is_published: bool,
+    /// Lessons with a bit index.
+    pub lessons: Vec<LessonRow>,
+    /// Bit index → lesson id.
+    pub by_bit: HashMap<u32, String>,
+    /// Bit indexes of current lessons.
+    pub current: RoaringBitmap,
+}
+
+/// The content the mirror joins progress rows with: lowercased subject id → info.
+pub type Content = HashMap<String, SubjectInfo>;
+
+/// Why a stored record could not become a row.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct RowError {
+    what: String,
+    message: String,
+}
+
+fn err(what: impl Into<String>, message: impl std::fmt::Display) -> RowError {
+    RowError {
+        what: what.into(),
+        message: message.to_string(),
+    }
+}
+
+/// Unix milliseconds as a MariaDB `DATETIME(3)` literal (UTC).
+pub fn datetime(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts.strftime("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        Err(_) => "1970-01-01 00:00:00.000".to_owned(),
+    }
+}
+
+/// The content info of stored subject records.
+///
+/// # Errors
+/// A record that does not decode or whose document does not parse.
+pub fn content(subjects: &[(String, Vec<u8>)]) -> Result<Content, RowError> {
+    let mut out = Content::new();
+    for (key, bytes) in subjects {
+        let record: SubjectRecord =
+            crate::persist::codec::decode(bytes).map_err(|e| err(format!("subject {key}"), e))?;
+        let doc = record
+            .document()
+            .map_err(|e| err(format!("subject {key}"), e))?;
+        let mut info = SubjectInfo {
+            id: record.id.clone(),
+            title: doc.title.clone(),
+            is_published: doc.is_published,
+            ..SubjectInfo::default()
+        };
+        for topic in doc
+            .tracks
+            .iter()
+            .flat_map(|t| &t.units)
+            .flat_map(|u| &u.topics)
+        {
+            for lesson in &topic.lessons {
+                let Some(bit) = record.bit_index(&lesson.id.to_ascii_lowercase()) else {
+                    continue;
+                };
+                info.by_bit.insert(bit, lesson.id.clone());
+                info.current.insert(bit);
+                info.lessons.push(LessonRow {
+                    id: lesson.id.clone(),
+                    subject_id: record.id.clone(),
+                    topic_id: topic.id.clone(),
+                    bit_index: bit,
+                    title: lesson.title.clone(),
+                });
+            }
+        }
+        out.insert(key.clone(), info);
+    }
+    Ok(out)
+}
+
+/// A `players` row from a stored player record.
+///
+/// # Errors
+/// An undecodable record.
+pub fn player(id: &str, bytes: &[u8]) -> Result<PlayerRow, RowError> {
+    let p: PlayerRecord =
+        crate::persist::codec::decode(bytes).map_err(|e| err(format!("player {id}"), e))?;
+    Ok(PlayerRow {
+        id: p.id,
+        email: p.email,
+        display_name: p.display_name,
+        role: match p.role {
+            Role::Student => "student",
+            Role::Teacher => "teacher",
+            Role::Admin => "admin",
+        },
+        plan_id: p.plan_id,
+        grade: p.grade,
+        stream: p.stream,
+        timezone: p.timezone,
+        created_at: datetime(p.created_at_ms),
+        disabled: p.disabled,
+    })
+}
+
+/// A `wallets` row from a stored wallet record.
+///
+/// # Errors
+/// An undecodable record.
+pub fn wallet(player_id: &str, bytes: &[u8]) -> Result<WalletRow, RowError> {
+    let w: WalletRecord =
+        crate::persist::codec::decode(bytes).map_err(|e| err(format!("wallet {player_id}"), e))?;
+    Ok(WalletRow {
+        player_id: player_id.to_owned(),
+        total_xp: w.total_xp,
+        current_streak: w.current_streak,
+        longest_streak: w.longest_streak,
+        last_success_date: w
+            .last_success_day
+            .and_then(epoch_day_to_date)
+            .map(|d| d.to_string()),
+        last_played_at: w.last_played_at_ms.map(datetime),
+    })
+}
+
+/// A `subject_progress` row from a stored progress record, joined with `content`.
+///
+/// # Errors
+/// An undecodable record or bitmap.
+pub fn progress(
+    player_id: &str,
+    subject_key: &str,
+    bytes: &[u8],
+    content: &Content,
+) -> Result<ProgressRow, RowError> {
+    let what = || format!("progress {player_id}/{subject_key}");
+    let r: ProgressRecord = crate::persist::codec::decode(bytes).map_err(|e| err(what(), e))?;
+    let passed =
+        RoaringBitmap::deserialize_from(r.passed.as_slice()).map_err(|e| err(what(), e))?;
+    let info = content.get(subject_key);
+    let (passed_lessons, total_lessons) = match info {
+        Some(i) => ((&passed & &i.current).len(), i.current.len()),
+        None => (passed.len(), 0),
+    };
+    let completion_percentage = if total_lessons == 0 {
+        0.0
+    } else {
+        (passed_lessons as f64 * 10_000.0 / total_lessons as f64).round() / 100.0
+    };
+    let mut hearts = serde_json::Map::new();
+    for (bit, h) in BestHearts::from_bytes(&r.best_hearts).iter() {
+        let lesson = info
+            .and_then(|i| i.by_bit.get(&bit).cloned())
+            .unwrap_or_else(|| format!("#{bit}"));
+        hearts.insert(lesson, serde_json::Value::from(h));
+    }
+    Ok(ProgressRow {
+        player_id: player_id.to_owned(),
+        subject_id: info.map_or_else(|| subject_key.to_owned(), |i| i.id.clone()),
+        passed_lessons,
+        total_lessons,
+        completion_percentage,
+        total_xp_earned: r.total_xp_earned,
+        passed_bitmap: r.passed,
+        best_hearts: serde_json::Value::Object(hearts).to_string(),
+        last_lesson_completed: r.last_lesson_completed,
+        updated_at: datetime(r.updated_at_ms),
+    })
+}

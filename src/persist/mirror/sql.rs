@@ -1,0 +1,239 @@
+//! The mirror's SQL: migrations, the position row, and batched
+//! `INSERT … ON DUPLICATE KEY UPDATE` upserts (idempotent: re-sending a batch leaves the
+//! same rows). Every function takes a connection so callers choose the transaction.
+
+use sqlx::mysql::MySqlConnection;
+use sqlx::{MySql, QueryBuilder};
+
+use super::rows::{Content, PlayerRow, ProgressRow, WalletRow};
+
+/// The versioned migrations of `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The mirrored position: `(checkpoint number, encoded position)`, if any.
+///
+/// # Errors
+/// The database error.
+pub async fn position(conn: &mut MySqlConnection) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT position FROM mirror_state WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Records the mirrored position (inside the transaction of the rows it covers).
+///
+/// # Errors
+/// The database error.
+pub async fn set_position(
+    conn: &mut MySqlConnection,
+    checkpoint_no: u64,
+    position: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO mirror_state (id, checkpoint_no, position, updated_at) \
+         VALUES (1, ?, ?, UTC_TIMESTAMP(3)) \
+         ON DUPLICATE KEY UPDATE checkpoint_no = VALUES(checkpoint_no), \
+         position = VALUES(position), updated_at = VALUES(updated_at)",
+    )
+    .bind(checkpoint_no)
+    .bind(position)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Upserts `rows` in statements of `batch` rows.
+///
+/// # Errors
+/// The database error.
+pub async fn upsert_players(
+    conn: &mut MySqlConnection,
+    rows: &[PlayerRow],
+    batch: usize,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(batch.max(1)) {
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO players (id, email, display_name, role, plan_id, grade, stream, \
+             timezone, created_at, disabled, synced_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.id)
+                .push_bind(&r.email)
+                .push_bind(&r.display_name)
+                .push_bind(r.role)
+                .push_bind(&r.plan_id)
+                .push_bind(&r.grade)
+                .push_bind(&r.stream)
+                .push_bind(&r.timezone)
+                .push_bind(&r.created_at)
+                .push_bind(r.disabled)
+                .push("UTC_TIMESTAMP(3)");
+        });
+        qb.push(
+            " ON DUPLICATE KEY UPDATE email = VALUES(email), display_name = VALUES(display_name), \
+             role = VALUES(role), plan_id = VALUES(plan_id), grade = VALUES(grade), \
+             stream = VALUES(stream), timezone = VALUES(timezone), created_at = VALUES(created_at), \
+             disabled = VALUES(disabled), synced_at = VALUES(synced_at)",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Upserts `rows` in statements of `batch` rows.
+///
+/// # Errors
+/// The database error.
+pub async fn upsert_wallets(
+    conn: &mut MySqlConnection,
+    rows: &[WalletRow],
+    batch: usize,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(batch.max(1)) {
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO wallets (player_id, total_xp, current_streak, longest_streak, \
+             last_success_date, last_played_at, synced_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.player_id)
+                .push_bind(r.total_xp)
+                .push_bind(r.current_streak)
+                .push_bind(r.longest_streak)
+                .push_bind(&r.last_success_date)
+                .push_bind(&r.last_played_at)
+                .push("UTC_TIMESTAMP(3)");
+        });
+        qb.push(
+            " ON DUPLICATE KEY UPDATE total_xp = VALUES(total_xp), \
+             current_streak = VALUES(current_streak), longest_streak = VALUES(longest_streak), \
+             last_success_date = VALUES(last_success_date), \
+             last_played_at = VALUES(last_played_at), synced_at = VALUES(synced_at)",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Upserts `rows` in statements of `batch` rows.
+///
+/// # Errors
+/// The database error.
+pub async fn upsert_progress(
+    conn: &mut MySqlConnection,
+    rows: &[ProgressRow],
+    batch: usize,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(batch.max(1)) {
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO subject_progress (player_id, subject_id, passed_lessons, total_lessons, \
+             completion_percentage, total_xp_earned, passed_bitmap, best_hearts, \
+             last_lesson_completed, updated_at, synced_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.player_id)
+                .push_bind(&r.subject_id)
+                .push_bind(r.passed_lessons)
+                .push_bind(r.total_lessons)
+                .push_bind(r.completion_percentage)
+                .push_bind(r.total_xp_earned)
+                .push_bind(&r.passed_bitmap)
+                .push_bind(&r.best_hearts)
+                .push_bind(&r.last_lesson_completed)
+                .push_bind(&r.updated_at)
+                .push("UTC_TIMESTAMP(3)");
+        });
+        qb.push(
+            " ON DUPLICATE KEY UPDATE passed_lessons = VALUES(passed_lessons), \
+             total_lessons = VALUES(total_lessons), \
+             completion_percentage = VALUES(completion_percentage), \
+             total_xp_earned = VALUES(total_xp_earned), passed_bitmap = VALUES(passed_bitmap), \
+             best_hearts = VALUES(best_hearts), \
+             last_lesson_completed = VALUES(last_lesson_completed), \
+             updated_at = VALUES(updated_at), synced_at = VALUES(synced_at)",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Deletes rows whose redb row is gone: `(table, key column, ids)`; progress rows are
+/// `(player, subject)` pairs.
+///
+/// # Errors
+/// The database error.
+pub async fn delete_missing(
+    conn: &mut MySqlConnection,
+    players: &[String],
+    wallets: &[String],
+    progress: &[(String, String)],
+) -> Result<(), sqlx::Error> {
+    for (table, column, ids) in [
+        ("players", "id", players),
+        ("wallets", "player_id", wallets),
+    ] {
+        for chunk in ids.chunks(500) {
+            let mut qb =
+                QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *conn).await?;
+        }
+    }
+    for (player, subject) in progress {
+        sqlx::query("DELETE FROM subject_progress WHERE player_id = ? AND subject_id = ?")
+            .bind(player)
+            .bind(subject)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Replaces the content tables with `content` (small: one row per subject and lesson).
+///
+/// # Errors
+/// The database error.
+pub async fn replace_content(
+    conn: &mut MySqlConnection,
+    content: &Content,
+    batch: usize,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM content_lessons")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM content_subjects")
+        .execute(&mut *conn)
+        .await?;
+    let subjects: Vec<_> = content.values().collect();
+    for chunk in subjects.chunks(batch.max(1)) {
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO content_subjects (id, title, is_published, lesson_count) ",
+        );
+        qb.push_values(chunk, |mut b, s| {
+            b.push_bind(&s.id)
+                .push_bind(&s.title)
+                .push_bind(s.is_published)
+                .push_bind(s.lessons.len() as u64);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    let lessons: Vec<_> = content.values().flat_map(|s| &s.lessons).collect();
+    for chunk in lessons.chunks(batch.max(1)) {
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO content_lessons (id, subject_id, topic_id, bit_index, title) ",
+        );
+        qb.push_values(chunk, |mut b, l| {
+            b.push_bind(&l.id)
+                .push_bind(&l.subject_id)
+                .push_bind(&l.topic_id)
+                .push_bind(l.bit_index)
+                .push_bind(&l.title);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
