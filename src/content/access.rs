@@ -99,12 +99,12 @@ fn level(level: AccessLevel) -> Access {
 /// under `parent_item_required` when the parent is paid.
 fn island_items(node: &TreeNode, own: &Arc<str>, parent: Option<&Access>) -> Vec<Arc<str>> {
     let mut items = vec![own.clone()];
-    if node.parent_item_required {
-        if let Some(p) = parent.filter(|p| p.level == AccessLevel::Paid) {
-            for item in &p.items {
-                if !items.contains(item) {
-                    items.push(item.clone());
-                }
+    if node.parent_item_required
+        && let Some(p) = parent.filter(|p| p.level == AccessLevel::Paid)
+    {
+        for item in &p.items {
+            if !items.contains(item) {
+                items.push(item.clone());
             }
         }
     }

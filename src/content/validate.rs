@@ -155,13 +155,13 @@ impl SubjectWalk {
         }
         let c = self.common(map, "");
         let color_code = self.r.opt_str(map, "", "color_code");
-        if let Some(color) = &color_code {
-            if !is_valid_color(color) {
-                self.r.report(
-                    "/color_code",
-                    format!("expected a #RRGGBB color, found '{color}'"),
-                );
-            }
+        if let Some(color) = &color_code
+            && !is_valid_color(color)
+        {
+            self.r.report(
+                "/color_code",
+                format!("expected a #RRGGBB color, found '{color}'"),
+            );
         }
         Some(Subject {
             format: SUBJECT_FORMAT.to_owned(),

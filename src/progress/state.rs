@@ -27,7 +27,7 @@ impl BestHearts {
     /// The best hearts recorded for `bit`, 0 if none.
     pub fn get(&self, bit: u32) -> u8 {
         match self.nibbles.get((bit / 2) as usize) {
-            Some(byte) if bit % 2 == 0 => byte & 0x0f,
+            Some(byte) if bit.is_multiple_of(2) => byte & 0x0f,
             Some(byte) => byte >> 4,
             None => 0,
         }
@@ -45,7 +45,7 @@ impl BestHearts {
             self.nibbles.resize(byte + 1, 0);
         }
         let slot = &mut self.nibbles[byte];
-        *slot = if bit % 2 == 0 {
+        *slot = if bit.is_multiple_of(2) {
             (*slot & 0xf0) | hearts
         } else {
             (*slot & 0x0f) | (hearts << 4)

@@ -191,7 +191,7 @@ pub fn from_shape(root_linear: bool, children: &[Shape], skip_every: u32) -> Opt
         match shape {
             Shape::Lesson { paid: is_paid } => {
                 *counter += 1;
-                if skip_every > 0 && *counter % skip_every == 0 {
+                if skip_every > 0 && (*counter).is_multiple_of(skip_every) {
                     b.skip_bits(1);
                 }
                 b.lesson(&format!("l{counter}"));
