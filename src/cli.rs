@@ -304,16 +304,28 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         let view = catalog.plan_view("demo");
         let subject = view.and_then(|v| v.subjects.first().cloned());
         let first = subject.as_ref().and_then(|s| {
-            s.lessons
-                .first()
-                .map(|&i| s.nodes[i as usize].id.to_string())
+            s.lessons.first().map(|&i| {
+                let lesson = s.nodes[i as usize].id.to_string();
+                let question = s
+                    .question_lesson
+                    .iter()
+                    .filter(|&(_, &l)| l == i)
+                    .map(|(q, _)| q.to_string())
+                    .min()
+                    .unwrap_or_default();
+                (lesson, question)
+            })
         });
         let subject_id = subject
             .map(|s| s.subject_id().to_string())
             .unwrap_or_default();
         eprintln!(
             "{}",
-            crate::demo::instructions(&base, &subject_id, first.as_deref())
+            crate::demo::instructions(
+                &base,
+                &subject_id,
+                first.as_ref().map(|(l, q)| (l.as_str(), q.as_str()))
+            )
         );
     } else if !engine.has_admin() {
         eprintln!(

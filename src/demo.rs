@@ -30,6 +30,22 @@ pub async fn load(engine: &Engine) -> Result<String, String> {
         .put_plan(None, DEMO_PLAN.as_bytes())
         .await
         .map_err(|e| format!("demo plan: {e} {:?}", e.errors))?;
+    // An active season, so that answers create review cards (srs.md). Only when no
+    // season exists yet: an installation that already has seasons keeps its own.
+    if engine.seasons().is_empty() {
+        let year = engine.now().to_zoned(jiff::tz::TimeZone::UTC).year();
+        engine
+            .create_season(crate::engine::seasons::NewSeason {
+                id: "demo".into(),
+                title: "Demo season".into(),
+                start_date: format!("{year}-01-01"),
+                end_date: format!("{}-12-31", year + 1),
+                is_active: true,
+                auto_archive: false,
+            })
+            .await
+            .map_err(|e| format!("demo season: {e}"))?;
+    }
     for (email, name, role) in [
         (ADMIN_EMAIL, "Demo Admin", Role::Admin),
         (STUDENT_EMAIL, "Demo Student", Role::Student),
@@ -55,9 +71,10 @@ pub async fn load(engine: &Engine) -> Result<String, String> {
     Ok(plan.id)
 }
 
-/// The walkthrough printed by `serve --demo`.
-pub fn instructions(base: &str, subject_id: &str, first_lesson: Option<&str>) -> String {
-    let lesson = first_lesson.unwrap_or("LESSON_ID");
+/// The walkthrough printed by `serve --demo`: `first_lesson` is `(lesson id, its first
+/// question id)`.
+pub fn instructions(base: &str, subject_id: &str, first_lesson: Option<(&str, &str)>) -> String {
+    let (lesson, question) = first_lesson.unwrap_or(("LESSON_ID", "QUESTION_ID"));
     format!(
         r#"
 Memora demo is running at {base}
@@ -70,8 +87,13 @@ Try it (a student sends a device id; the first device is authorized automaticall
       -d '{{"email":"{STUDENT_EMAIL}","password":"{PASSWORD}"}}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
   curl -s {base}/api/v1/subjects/{subject_id}/progress -H "authorization: Bearer $TOKEN" -H "x-device-id: $DEV"
   curl -s {base}/api/v1/lessons/{lesson}/complete -H "authorization: Bearer $TOKEN" -H "x-device-id: $DEV" \
-      -H 'content-type: application/json' -d '{{"hearts":4}}'
+      -H 'content-type: application/json' -d '{{"hearts":4,"answers":[{{"question_id":"{question}","rating":3}}]}}'
   curl -s {base}/api/v1/wallet -H "authorization: Bearer $TOKEN" -H "x-device-id: $DEV"
+  curl -s {base}/api/v1/reviews/due -H "authorization: Bearer $TOKEN" -H "x-device-id: $DEV"
+  # The answer created a review card; it is due in a minute (learning step 1), then:
+  curl -s {base}/api/v1/reviews -H "authorization: Bearer $TOKEN" -H "x-device-id: $DEV" \
+      -H 'content-type: application/json' -d '{{"responses":[{{"question_id":"{question}","rating":3}}]}}'
+
 "#
     )
 }
