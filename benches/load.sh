@@ -67,6 +67,8 @@ level = "warn"
 EOF
 echo "bench-admin-password" >"$dir/admin.pw"
 "$BIN/memora" --config "$dir/memora.toml" import "$DATA"/*.json >&2
+# Compiled files for the `content` scenario.
+"$BIN/memora" --config "$dir/memora.toml" build >&2
 "$BIN/memora" --config "$dir/memora.toml" admin create --email admin@bench.local \
     --password-file "$dir/admin.pw" >&2
 
