@@ -175,6 +175,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for StrictJson<T> {
     }
 }
 
+/// A strict JSON body together with its raw bytes (for the `Idempotency-Key` body
+/// hash, api.md): same checks and errors as [`StrictJson`].
+pub struct JsonWithBytes<T>(pub T, pub Bytes);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonWithBytes<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        check_json_content_type(req.headers()).map_err(super::problem)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| super::body_rejection(e.into_response()))?;
+        let value = parse_json(&bytes).map_err(super::problem)?;
+        Ok(JsonWithBytes(value, bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

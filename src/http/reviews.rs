@@ -2,7 +2,6 @@
 //! /api/v1/reviews`, and the idempotency-key handling (api.md) shared with lesson
 //! completion.
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
@@ -12,7 +11,8 @@ use crate::engine::idempotency::{Begin, IdemRequest, InFlight, Replied};
 use crate::engine::srs_ops::{AnswerInput, parse_answers};
 use crate::error::ApiError;
 
-use super::extract::{Auth, check_json_content_type, parse_json};
+use super::extract::Auth;
+use super::extract::JsonWithBytes;
 use super::{AppState, detached, json, json_bytes, problem};
 
 /// Header carrying an idempotency key.
@@ -127,19 +127,8 @@ pub async fn submit(
     Auth(caller): Auth,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    JsonWithBytes(parsed, body): JsonWithBytes<ReviewBody>,
 ) -> Response {
-    if let Err(e) = check_json_content_type(&headers) {
-        return problem(e);
-    }
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return super::body_rejection(axum::response::IntoResponse::into_response(e)),
-    };
-    let parsed: ReviewBody = match parse_json(&body) {
-        Ok(b) => b,
-        Err(e) => return problem(e),
-    };
     if !(1..=50).contains(&parsed.responses.len()) {
         return problem(ApiError::field("/responses", "send 1 to 50 responses"));
     }

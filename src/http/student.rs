@@ -1,6 +1,5 @@
 //! Student routes: login, session, me, wallet, progress, lesson completion (api.md).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +10,8 @@ use crate::error::ApiError;
 
 use crate::engine::srs_ops::{AnswerInput, parse_answers};
 
-use super::extract::{Auth, DEVICE_HEADER, StrictJson, check_json_content_type, parse_json};
+use super::extract::JsonWithBytes;
+use super::extract::{Auth, DEVICE_HEADER, StrictJson};
 use super::reviews::{Idempotent, idempotent, replied};
 use super::{AppState, detached, json, json_bytes, problem};
 
@@ -193,19 +193,8 @@ pub async fn complete(
     Path(lesson_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    raw: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    JsonWithBytes(body, raw): JsonWithBytes<CompleteBody>,
 ) -> Response {
-    if let Err(e) = check_json_content_type(&headers) {
-        return problem(e);
-    }
-    let raw = match raw {
-        Ok(b) => b,
-        Err(e) => return super::body_rejection(axum::response::IntoResponse::into_response(e)),
-    };
-    let body: CompleteBody = match parse_json(&raw) {
-        Ok(b) => b,
-        Err(e) => return problem(e),
-    };
     let answers = body.answers.unwrap_or_default();
     if answers.len() > 200 {
         return problem(ApiError::field("/answers", "at most 200 answers"));
