@@ -218,15 +218,7 @@ impl Worker {
                 .await
                 .map_err(db_err)?;
         }
-        sql::upsert_players(&mut tx, &rows.players, batch)
-            .await
-            .map_err(db_err)?;
-        sql::upsert_wallets(&mut tx, &rows.wallets, batch)
-            .await
-            .map_err(db_err)?;
-        sql::upsert_progress(&mut tx, &rows.progress, batch)
-            .await
-            .map_err(db_err)?;
+        rows.upsert(&mut tx, batch).await?;
         sql::delete_missing(
             &mut tx,
             &missing.players,
@@ -347,15 +339,7 @@ impl Worker {
                 }
                 let conn = self.conn.as_mut().ok_or("not connected")?;
                 let mut tx = conn.begin().await.map_err(db_err)?;
-                sql::upsert_players(&mut tx, &rows.players, batch)
-                    .await
-                    .map_err(db_err)?;
-                sql::upsert_wallets(&mut tx, &rows.wallets, batch)
-                    .await
-                    .map_err(db_err)?;
-                sql::upsert_progress(&mut tx, &rows.progress, batch)
-                    .await
-                    .map_err(db_err)?;
+                rows.upsert(&mut tx, batch).await?;
                 tx.commit().await.map_err(db_err)?;
                 sent += rows.len() as u64;
                 self.feed.sent(0, rows.len() as u64);
@@ -387,6 +371,19 @@ struct Rows {
 impl Rows {
     fn len(&self) -> usize {
         self.players.len() + self.wallets.len() + self.progress.len()
+    }
+
+    /// Upserts every row, players then wallets then progress, in `batch`-row statements.
+    async fn upsert(&self, tx: &mut MySqlConnection, batch: usize) -> Result<(), Error> {
+        sql::upsert_players(tx, &self.players, batch)
+            .await
+            .map_err(db_err)?;
+        sql::upsert_wallets(tx, &self.wallets, batch)
+            .await
+            .map_err(db_err)?;
+        sql::upsert_progress(tx, &self.progress, batch)
+            .await
+            .map_err(db_err)
     }
 }
 
