@@ -232,12 +232,12 @@ impl Engine {
         }
         let hearts = hearts as u8;
         let catalog = self.catalog();
-        if catalog.lesson_subject(lesson_id).is_none() {
+        let Some(owner) = catalog.lesson_subject(lesson_id).map(str::to_owned) else {
             return Err(ApiError::new(
                 Code::InvalidLesson,
                 format!("no lesson `{lesson_id}`"),
             ));
-        }
+        };
         let player_id = caller.player.id.clone();
         let student = self.student(&player_id)?;
         let _order = student.write.lock().await;
@@ -248,10 +248,6 @@ impl Engine {
         let player = self
             .player(&player_id)
             .unwrap_or_else(|| caller.player.clone());
-        let owner = catalog
-            .lesson_subject(lesson_id)
-            .unwrap_or_default()
-            .to_owned();
         let plan = player.plan_id.as_deref().and_then(|p| catalog.plan_view(p));
         let in_plan = plan_lists_subject(&catalog, &player, &owner);
         if !in_plan {
