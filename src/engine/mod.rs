@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod content_ops;
 pub mod event;
 pub mod idempotency;
+pub mod jobs;
 pub mod play;
 pub mod seasons;
 pub mod srs_ops;
@@ -144,6 +145,8 @@ pub(crate) struct Inner {
     pub srs: srs_ops::SrsState,
     /// Hand-off to the MariaDB mirror task (persist/mirror).
     pub mirror: Arc<crate::persist::mirror::Feed>,
+    /// Background jobs and periodic task runs (engine/jobs.rs).
+    pub jobs: jobs::Jobs,
 }
 
 impl Engine {
@@ -179,6 +182,7 @@ impl Engine {
         let builds = builds::service(&config);
         let mirror = Arc::new(crate::persist::mirror::Feed::new(config.mirror.enabled()));
         let inner = Inner {
+            jobs: jobs::Jobs::new(clock.clone()),
             builds,
             mirror,
             config,
@@ -278,6 +282,11 @@ impl Engine {
     /// The hand-off between checkpoints and the mirror task.
     pub fn mirror_feed(&self) -> &Arc<crate::persist::mirror::Feed> {
         &self.inner.mirror
+    }
+
+    /// Background jobs (api.md "Long operations") and periodic task runs.
+    pub fn jobs(&self) -> &jobs::Jobs {
+        &self.inner.jobs
     }
 
     /// Number of students whose state is in memory.

@@ -3,6 +3,7 @@
 //! engine, render.
 
 pub mod admin;
+pub mod admin_jobs;
 pub mod admin_players;
 pub mod admin_seasons;
 pub mod assets;
@@ -242,6 +243,7 @@ pub fn router(engine: Engine) -> Router {
             "/content/{*path}",
             get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
         )
+        .merge(admin_jobs::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {
