@@ -177,6 +177,15 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Where snapshots go.
     pub snapshots_dir: PathBuf,
+    /// Below this many free bytes on the data dir's file system the engine enters
+    /// degraded mode and refuses writes (srs.md "Degraded mode").
+    pub min_free_bytes: u64,
+    /// How often, in milliseconds, a degraded engine probes whether storage works again
+    /// (and a healthy one checks free space).
+    pub probe_interval_ms: u64,
+    /// Consecutive failed checkpoints after which the engine enters degraded mode
+    /// (persistence.md).
+    pub checkpoint_failures_before_degraded: u32,
 }
 
 /// Journal durability mode (persistence.md).
@@ -422,6 +431,16 @@ impl Config {
             self.http.request_timeout_ms >= 100,
             "http.request_timeout_ms",
             "must be at least 100",
+        )?;
+        check(
+            (10..=600_000).contains(&self.storage.probe_interval_ms),
+            "storage.probe_interval_ms",
+            "must be between 10 and 600000",
+        )?;
+        check(
+            self.storage.checkpoint_failures_before_degraded >= 1,
+            "storage.checkpoint_failures_before_degraded",
+            "must be at least 1",
         )?;
         check(
             (1..=60_000).contains(&self.journal.fsync_interval_ms),

@@ -28,5 +28,6 @@ mod deploy;
 
 mod cdn_readers;
 
+mod degraded;
 mod mirror;
 mod srs;

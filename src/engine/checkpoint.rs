@@ -44,6 +44,12 @@ impl Engine {
     /// # Errors
     /// The redb error; the dirty marks are restored so the next attempt writes them.
     pub fn checkpoint(&self, progress: bool, wallets: bool) -> Result<CheckpointReport, String> {
+        let result = self.write_checkpoint(progress, wallets);
+        self.note_checkpoint(result.is_ok());
+        result
+    }
+
+    fn write_checkpoint(&self, progress: bool, wallets: bool) -> Result<CheckpointReport, String> {
         let inner = self.inner();
         let _one = inner.checkpoint_lock.lock();
         let started = Instant::now();

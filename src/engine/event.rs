@@ -112,6 +112,11 @@ pub enum Event {
     LessonCompletedV2(Box<super::srs_ops::LessonCompletedV2>),
     /// A review session: cards, wallet XP and streak, idempotency record.
     ReviewsSubmitted(Box<super::srs_ops::ReviewsSubmitted>),
+    /// A probe write of degraded mode (engine/degraded.rs): changes nothing.
+    StorageProbe {
+        /// When, unix ms.
+        at_ms: i64,
+    },
 }
 
 /// An admin XP adjustment: the decided new total, with who and why for the audit.

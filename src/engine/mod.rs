@@ -17,6 +17,7 @@ pub mod admin_players;
 pub mod builds;
 pub mod checkpoint;
 pub mod content_ops;
+pub mod degraded;
 pub mod event;
 pub mod idempotency;
 pub mod jobs;
@@ -147,6 +148,8 @@ pub(crate) struct Inner {
     pub mirror: Arc<crate::persist::mirror::Feed>,
     /// Background jobs and periodic task runs (engine/jobs.rs).
     pub jobs: jobs::Jobs,
+    /// Degraded-mode flags and cold-load limiters (engine/degraded.rs).
+    pub health: degraded::Health,
 }
 
 impl Engine {
@@ -156,6 +159,19 @@ impl Engine {
     /// # Errors
     /// [`OpenError`] when the store is locked or newer, or the journal is corrupt.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, OpenError> {
+        Self::open_with_storage(config, clock, Arc::new(journal::FileStorage))
+    }
+
+    /// [`Engine::open`] with the journal's segment I/O going through `storage` (tests
+    /// inject faults with [`journal::FaultyStorage`]).
+    ///
+    /// # Errors
+    /// As [`Engine::open`].
+    pub fn open_with_storage(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        storage: Arc<dyn journal::Storage>,
+    ) -> Result<Engine, OpenError> {
         let started = Instant::now();
         let data_dir = config.storage.data_dir.clone();
         let store = Store::open(&data_dir.join(REDB_FILE))?;
@@ -177,12 +193,14 @@ impl Engine {
         }
 
         let after = meta.progress_seq.min(meta.wallet_seq);
-        let (journal, recovered) = Journal::open(journal_config(&config, &data_dir), after)
-            .map_err(|e| OpenError::Journal(e.to_string()))?;
+        let (journal, recovered) =
+            Journal::open_with_storage(journal_config(&config, &data_dir), after, storage)
+                .map_err(|e| OpenError::Journal(e.to_string()))?;
         let builds = builds::service(&config);
         let mirror = Arc::new(crate::persist::mirror::Feed::new(config.mirror.enabled()));
         let inner = Inner {
             jobs: jobs::Jobs::new(clock.clone()),
+            health: degraded::Health::new(config.storage.checkpoint_failures_before_degraded),
             builds,
             mirror,
             config,
@@ -231,6 +249,7 @@ impl Engine {
         if let Some(inner) = Arc::get_mut(&mut engine.inner) {
             inner.recovery = report;
         }
+        engine.check_disk();
         engine.inner.ready.store(true, Ordering::SeqCst);
         Ok(engine)
     }
@@ -300,6 +319,7 @@ impl Engine {
     /// 503 `STORAGE_UNAVAILABLE` when the journal could not make it durable; nothing was
     /// applied then.
     pub(crate) async fn commit(&self, event: &Event) -> Result<journal::Committed, ApiError> {
+        self.check_writable()?;
         let payload = codec::encode(event);
         self.inner
             .journal
@@ -324,6 +344,7 @@ impl Engine {
         if let Some(s) = self.inner.students.get(player_id) {
             return Ok(s);
         }
+        self.admit_cold_load(player_id)?;
         self.load_student(player_id).map_err(ApiError::internal)
     }
 

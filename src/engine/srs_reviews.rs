@@ -266,7 +266,7 @@ impl Engine {
             .collect();
         Ok(DueAnswer {
             season: season.id,
-            is_degraded: false,
+            is_degraded: self.is_degraded(),
             total_due: report.total_due,
             items,
         })

@@ -64,6 +64,23 @@ async fn record_player(mut req: Request<Body>, next: axum::middleware::Next) -> 
     res
 }
 
+/// Header set on every response while the engine is degraded (srs.md).
+pub const DEGRADED_HEADER: &str = "x-memora-degraded";
+
+/// Adds `X-Memora-Degraded: 1` to every response while storage is unavailable.
+async fn mark_degraded(
+    State(engine): State<Engine>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    if engine.is_degraded() {
+        res.headers_mut()
+            .insert(DEGRADED_HEADER, HeaderValue::from_static("1"));
+    }
+    res
+}
+
 /// Renders an [`ApiError`] as `application/problem+json` (RFC 9457).
 pub fn problem(err: ApiError) -> Response {
     let status =
@@ -155,6 +172,7 @@ pub fn router(engine: Engine) -> Router {
             put(assets::put_asset).delete(assets::delete_asset),
         )
         .layer(DefaultBodyLimit::max(config.http.admin_body_limit_bytes));
+    let engine_for_layers = state.engine.clone();
     let mut api = Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
@@ -263,6 +281,7 @@ pub fn router(engine: Engine) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(axum::middleware::from_fn(record_player))
+        .layer(from_fn_with_state(engine_for_layers, mark_degraded))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(config.http.request_timeout_ms),
@@ -318,7 +337,8 @@ async fn ready(State(state): State<AppState>) -> Response {
     let engine = &state.engine;
     let journal_ok = engine.journal_healthy();
     let ready = engine.is_ready();
-    let status = match (ready, journal_ok) {
+    let degraded = engine.degraded_status();
+    let status = match (ready, !degraded.degraded) {
         (false, _) => "recovering",
         (true, true) => "ready",
         (true, false) => "degraded",
@@ -335,9 +355,11 @@ async fn ready(State(state): State<AppState>) -> Response {
         "status": status,
         "components": {
             "journal": if journal_ok { "ok" } else { "failing" },
-            "redb": "ok",
+            "redb": if degraded.checkpoint_failures == 0 { "ok" } else { "failing" },
+            "disk": if degraded.reasons.contains(&crate::engine::degraded::Reason::LowDisk) { "low" } else { "ok" },
             "mirror": mirror_component,
         },
+        "degraded": degraded,
         "mirror": mirror,
         "recovery": engine.recovery(),
     });

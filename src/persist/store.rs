@@ -157,8 +157,48 @@ pub struct Counts {
 
 /// The open redb file.
 pub struct Store {
-    db: Database,
+    db: Db,
     path: PathBuf,
+}
+
+/// The redb handle, replaceable: a failed redb commit poisons the handle until it is
+/// reopened (persistence.md), and leaving degraded mode reopens it. Transactions are
+/// begun exactly as on [`Database`].
+pub(crate) struct Db {
+    handle: parking_lot::RwLock<Option<Database>>,
+}
+
+impl Db {
+    fn new(db: Database) -> Self {
+        Db {
+            handle: parking_lot::RwLock::new(Some(db)),
+        }
+    }
+
+    /// [`Database::begin_write`].
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, redb::TransactionError> {
+        match &*self.handle.read() {
+            Some(db) => db.begin_write(),
+            None => Err(redb::TransactionError::Storage(
+                redb::StorageError::DatabaseClosed,
+            )),
+        }
+    }
+
+    /// [`ReadableDatabase::begin_read`].
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match &*self.handle.read() {
+            Some(db) => db.begin_read(),
+            None => Err(redb::TransactionError::Storage(
+                redb::StorageError::DatabaseClosed,
+            )),
+        }
+    }
+
+    /// The database while it is open.
+    pub(crate) fn get(&self) -> Option<parking_lot::MappedRwLockReadGuard<'_, Database>> {
+        parking_lot::RwLockReadGuard::try_map(self.handle.read(), Option::as_ref).ok()
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -204,7 +244,7 @@ impl Store {
             Err(e) => return Err(StoreError::Redb(format!("{}: {e}", path.display()))),
         };
         let store = Store {
-            db,
+            db: Db::new(db),
             path: path.to_owned(),
         };
         store.init()?;
@@ -243,9 +283,31 @@ impl Store {
         txn.commit().map_err(redb_err)
     }
 
-    /// The redb database, for the mirror's queue (`persist::mirror::log`).
-    pub(crate) fn db(&self) -> &Database {
+    /// The redb handle, for the mirror's queue (`persist::mirror::log`).
+    pub(crate) fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Closes and reopens the redb file (after a failed commit poisoned the handle).
+    /// Readers and writers wait meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`] when the file cannot be opened again; the handle is closed
+    /// then and the next call retries.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut handle = self.db.handle.write();
+        drop(handle.take());
+        let db = Database::create(&self.path)
+            .map_err(|e| StoreError::Redb(format!("{}: {e}", self.path.display())))?;
+        *handle = Some(db);
+        tracing::info!(path = %self.path.display(), "redb reopened");
+        Ok(())
+    }
+
+    fn open_db(&self) -> Result<parking_lot::MappedRwLockReadGuard<'_, Database>, StoreError> {
+        self.db
+            .get()
+            .ok_or_else(|| StoreError::Redb("redb is closed (being reopened)".to_owned()))
     }
 
     /// The file's path.
@@ -258,7 +320,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Redb`].
     pub fn meta(&self) -> Result<Meta, StoreError> {
-        read_meta(&self.db)
+        read_meta(&*self.open_db()?)
     }
 
     fn scan(
@@ -444,7 +506,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Redb`].
     pub fn counts(&self) -> Result<Counts, StoreError> {
-        read_counts(&self.db)
+        read_counts(&*self.open_db()?)
     }
 }
 
@@ -604,6 +666,27 @@ fn replace_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reopen_keeps_the_data_and_the_handle_works_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("memora.redb")).expect("open");
+        let batch = Batch {
+            progress_seq: Some(5),
+            players: vec![("p_a".into(), vec![1])],
+            ..Batch::default()
+        };
+        store.commit(&batch).expect("commit");
+        store.reopen().expect("reopen");
+        assert_eq!(store.meta().expect("meta").progress_seq, 5);
+        assert_eq!(store.players().expect("players").len(), 1);
+        let next = Batch {
+            progress_seq: Some(6),
+            ..Batch::default()
+        };
+        store.commit(&next).expect("commit after reopen");
+        assert_eq!(store.meta().expect("meta").progress_seq, 6);
+    }
 
     #[test]
     fn checkpoint_rows_round_trip_and_lock_is_reported() {

@@ -27,6 +27,7 @@ pub struct TestApp {
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    storage: Option<Arc<dyn memora::persist::journal::Storage>>,
 }
 
 fn config(dir: &std::path::Path, extra: &[(String, String)]) -> Config {
@@ -54,6 +55,15 @@ impl TestApp {
 
     /// A server with extra `MEMORA_*` settings.
     pub async fn start_with(env: &[(&str, &str)]) -> TestApp {
+        TestApp::start_with_storage(env, None).await
+    }
+
+    /// A server whose journal I/O goes through `storage` (fault injection), with extra
+    /// `MEMORA_*` settings.
+    pub async fn start_with_storage(
+        env: &[(&str, &str)],
+        storage: Option<Arc<dyn memora::persist::journal::Storage>>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = FakeClock::new("2026-11-21T09:00:00Z".parse().expect("ts"));
         let mut app = TestApp {
@@ -66,15 +76,21 @@ impl TestApp {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            storage,
         };
         app.boot(true).await;
         app
     }
 
     async fn boot(&mut self, first: bool) {
-        let engine = Engine::open(
+        let storage = self
+            .storage
+            .clone()
+            .unwrap_or_else(|| Arc::new(memora::persist::journal::FileStorage));
+        let engine = Engine::open_with_storage(
             config(self.dir.path(), &self.env),
             Arc::new(self.clock.clone()),
+            storage,
         )
         .expect("engine");
         if first {
@@ -107,6 +123,12 @@ impl TestApp {
         )));
         self.stop = Some(tx);
         self.api = Api::new(&format!("http://{addr}"));
+    }
+
+    /// Sets a `MEMORA_*` setting for the next [`TestApp::restart`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Graceful shutdown then a fresh engine on the same data dir.

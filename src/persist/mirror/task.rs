@@ -114,10 +114,13 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&redb::Database) -> Result<T, redb::Error> + Send + 'static,
 ) -> Result<T, Error> {
     let engine = engine.clone();
-    tokio::task::spawn_blocking(move || f(engine.inner().store.db()))
-        .await
-        .map_err(db_err)?
-        .map_err(|e| format!("redb: {e}"))
+    tokio::task::spawn_blocking(move || match engine.inner().store.db().get() {
+        Some(db) => f(&db),
+        None => Err(redb::Error::DatabaseClosed),
+    })
+    .await
+    .map_err(db_err)?
+    .map_err(|e| format!("redb: {e}"))
 }
 
 impl Worker {
