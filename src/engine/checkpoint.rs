@@ -158,8 +158,23 @@ impl Engine {
                     .iter()
                     .map(|(p, s, _)| log::progress_key(p, s)),
             );
+            keys.extend(
+                batch
+                    .cards
+                    .iter()
+                    .map(|(p, s, q, _)| log::card_key(p, s, q)),
+            );
+            keys.extend(
+                batch
+                    .cards_deleted
+                    .iter()
+                    .map(|(p, s, q)| log::card_key(p, s, q)),
+            );
             if batch.replace_subjects.is_some() {
                 keys.push(log::CONTENT.to_owned());
+            }
+            if batch.replace_seasons.is_some() {
+                keys.push(log::SEASONS.to_owned());
             }
             batch.mirror_keys = Some(keys);
         }
