@@ -38,6 +38,11 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(async move { engine.run_storage_probe(rx).await })
     };
+    let reconcile = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_reconcile_schedule(rx).await })
+    };
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -53,6 +58,7 @@ pub async fn serve(
     let _ = builds.await;
     let _ = mirror.await;
     let _ = probe.await;
+    let _ = reconcile.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "log",
     "content",
     "mirror",
+    "reconcile",
 ];
 
 /// Keys whose values are secrets: redacted by `print-config`. S3 keys join this list
@@ -62,6 +63,21 @@ pub struct Config {
     pub content: ContentConfig,
     /// `[mirror]`
     pub mirror: MirrorConfig,
+    /// `[reconcile]`
+    pub reconcile: ReconcileConfig,
+}
+
+/// `[reconcile]`: the sampled consistency check of memory, redb and the mirror (srs.md
+/// "Reconciliation").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Hours between scheduled runs; 0 = only on demand.
+    pub interval_hours: u64,
+    /// Rows sampled per run (progress rows and cards).
+    pub sample_size: usize,
+    /// Discrepancy rate above which a run alerts (logs an error), e.g. 0.001 = 0.1%.
+    pub alert_rate: f64,
 }
 
 // --- mirror (issue 5) ---
@@ -431,6 +447,16 @@ impl Config {
             self.http.request_timeout_ms >= 100,
             "http.request_timeout_ms",
             "must be at least 100",
+        )?;
+        check(
+            (1..=1_000_000).contains(&self.reconcile.sample_size),
+            "reconcile.sample_size",
+            "must be between 1 and 1000000",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.reconcile.alert_rate),
+            "reconcile.alert_rate",
+            "must be between 0 and 1",
         )?;
         check(
             (10..=600_000).contains(&self.storage.probe_interval_ms),

@@ -30,4 +30,5 @@ mod cdn_readers;
 
 mod degraded;
 mod mirror;
+mod reconcile;
 mod srs;

@@ -22,6 +22,7 @@ pub mod event;
 pub mod idempotency;
 pub mod jobs;
 pub mod play;
+pub mod reconcile;
 pub mod seasons;
 pub mod srs_ops;
 pub mod srs_reviews;

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod admin_jobs;
 pub mod admin_players;
+pub mod admin_reconcile;
 pub mod admin_seasons;
 pub mod assets;
 pub mod content;
@@ -262,6 +263,7 @@ pub fn router(engine: Engine) -> Router {
             get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
         )
         .merge(admin_jobs::routes())
+        .merge(admin_reconcile::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {

@@ -322,6 +322,105 @@ fn unquote(description: &str) -> String {
     d.replace("''", "'").replace("\\\\", "\\")
 }
 
+/// The mirrored `subject_progress` row of `(player, subject)` in the shape of
+/// [`ProgressRow`] (without `updated_at`, which reconciliation does not compare), if any.
+///
+/// # Errors
+/// The database error.
+pub async fn progress_row(
+    conn: &mut MySqlConnection,
+    player: &str,
+    subject: &str,
+) -> Result<Option<ProgressRow>, sqlx::Error> {
+    #[allow(clippy::type_complexity)]
+    let row: Option<(u64, u64, u64, Vec<u8>, String, Option<String>)> = sqlx::query_as(
+        "SELECT passed_lessons, total_lessons, total_xp_earned, passed_bitmap, \
+         CAST(best_hearts AS CHAR), last_lesson_completed FROM subject_progress \
+         WHERE player_id = ? AND subject_id = ?",
+    )
+    .bind(player)
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(
+        row.map(|(passed, total, xp, bitmap, hearts, last)| ProgressRow {
+            player_id: player.to_owned(),
+            subject_id: subject.to_owned(),
+            passed_lessons: passed,
+            total_lessons: total,
+            completion_percentage: 0.0,
+            total_xp_earned: xp,
+            passed_bitmap: bitmap,
+            best_hearts: hearts,
+            last_lesson_completed: last,
+            updated_at: String::new(),
+        }),
+    )
+}
+
+/// The mirrored `srs_cards` row of `(player, season, lowercased question)`, if any.
+///
+/// # Errors
+/// The database error.
+pub async fn card_row(
+    conn: &mut MySqlConnection,
+    player: &str,
+    season: &str,
+    question: &str,
+) -> Result<Option<CardRow>, sqlx::Error> {
+    #[allow(clippy::type_complexity)]
+    let row: Option<(
+        String,
+        u8,
+        f64,
+        f64,
+        String,
+        Option<String>,
+        u32,
+        u32,
+        String,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT question_id, state, stability, difficulty, CAST(due AS CHAR), \
+             CAST(last_review AS CHAR), reps, lapses, subject_id, topic_id FROM srs_cards \
+             WHERE player_id = ? AND season_id = ? AND LOWER(question_id) = ?",
+    )
+    .bind(player)
+    .bind(season)
+    .bind(question)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(
+        |(
+            question_id,
+            state,
+            stability,
+            difficulty,
+            due,
+            last_review,
+            reps,
+            lapses,
+            subject_id,
+            topic_id,
+        )| {
+            CardRow {
+                player_id: player.to_owned(),
+                season_id: season.to_owned(),
+                question_id,
+                state,
+                stability,
+                difficulty,
+                due,
+                last_review,
+                reps,
+                lapses,
+                subject_id,
+                topic_id,
+            }
+        },
+    ))
+}
+
 /// Replaces the content tables with `content` (small: one row per subject and lesson).
 ///
 /// # Errors
