@@ -29,4 +29,6 @@ mod deploy;
 mod cdn_readers;
 
 mod mirror;
+mod openapi;
+mod route_security;
 mod srs;
