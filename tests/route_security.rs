@@ -2,8 +2,8 @@
 //! — not a hand-kept copy — refuses, with the right status and stable code, a request
 //! with no credentials, a bad token, an ended or replaced session, a student's missing
 //! or unauthorized device, a caller who must change their password first, and a
-//! student or teacher on admin routes; and a student cannot reach another student's
-//! data by id (404). Public routes are exempt by an explicit list, so a route that
+//! student or teacher on admin routes; and neither a student nor a teacher can reach
+//! the data of a student who is not theirs by id (404). Public routes are exempt by an explicit list, so a route that
 //! becomes public must be named here. Every code seen must also be one the document
 //! lists for that route and status.
 
@@ -296,6 +296,20 @@ async fn every_documented_route_refuses_the_wrong_caller() {
                     "{}: answers {status} {code} to {}, which the document does not list",
                     op.label(),
                     case.name
+                ));
+            }
+        }
+        // A teacher reads only the students of their groups (players.md): on a route
+        // open to teachers that names a player, a student outside them is not found.
+        if op.roles.iter().any(|r| r == "teacher")
+            && op.path.starts_with("/api/v1/admin/players/{id}")
+        {
+            checked += 1;
+            let (status, code, body) = send(&app, op, &path, &Creds::of(&teacher)).await;
+            if (status, code.as_str()) != (404, "NOT_FOUND") {
+                failures.push(format!(
+                    "{} by a teacher for a student outside their groups: expected 404 NOT_FOUND, got {status} {body}",
+                    op.label()
                 ));
             }
         }

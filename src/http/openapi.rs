@@ -6,7 +6,9 @@
 //! Conventions the handlers' attributes follow (and [`finish`] relies on):
 //! - `security(...)` absent: a public route. Student routes (staff use them too) say
 //!   `security(("bearer" = [], "device_id" = []), ("bearer" = []))`; admin routes say
-//!   `security(("bearer" = ["admin"]))` (OpenAPI 3.1 allows role names there).
+//!   `security(("bearer" = ["admin"]))` (OpenAPI 3.1 allows role names there), and the
+//!   read-only ones teachers may use `security(("bearer" = ["admin"]), ("bearer" =
+//!   ["teacher"]))`.
 //! - An error response's description starts with its stable codes in backticks
 //!   (`` `NOT_FOUND`: no such player ``); [`finish`] gives it the problem+json body
 //!   whose `code` is restricted to those codes. The answers every guarded route shares
@@ -70,6 +72,17 @@ const GUARDED: [(u16, &[Code], &str); 2] = [
         403,
         &[Code::PasswordChangeRequired, Code::DeviceNotAuthorized],
         "the password must be changed first, or the device is not authorized",
+    ),
+];
+
+/// Headers of a 429 (the first also comes with a 503).
+const RATE_LIMIT_HEADERS: [(&str, &str); 4] = [
+    ("Retry-After", "Seconds to wait before retrying"),
+    ("X-RateLimit-Limit", "Requests allowed per window"),
+    ("X-RateLimit-Remaining", "Requests left in the window"),
+    (
+        "X-RateLimit-Reset",
+        "Seconds until the bucket is full again",
     ),
 ];
 
@@ -270,6 +283,15 @@ fn complete_operation(method: &str, op: &mut Value) {
     }
     responses.sort_keys();
     for (status, response) in responses.iter_mut() {
+        let headers = match status.as_str() {
+            "429" => &RATE_LIMIT_HEADERS[..],
+            "503" => &RATE_LIMIT_HEADERS[..1],
+            _ => &[],
+        };
+        for (name, description) in headers {
+            response["headers"][*name] =
+                json!({"description": description, "schema": {"type": "integer"}});
+        }
         let is_error = status.parse::<u16>().is_ok_and(|s| s >= 400);
         if is_error && response.get("content").is_none() {
             let codes = codes_in(
@@ -410,6 +432,7 @@ mod tests {
                 "{status}: {r}"
             );
         }
+        assert!(r["503"]["headers"]["Retry-After"].is_object(), "{r}");
         let forbidden = r["403"]["description"].as_str().unwrap_or_default();
         assert!(forbidden.contains("`FORBIDDEN`"), "{forbidden}");
         let enum_404 = &r["404"]["content"]["application/problem+json"]["schema"]["allOf"][1];
