@@ -30,5 +30,7 @@ mod cdn_readers;
 
 mod degraded;
 mod mirror;
+mod openapi;
 mod reconcile;
+mod route_security;
 mod srs;

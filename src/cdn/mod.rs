@@ -23,7 +23,7 @@ pub use queue::{BuildRecord, BuildState, Builds, BuildsView};
 pub use writer::{BuildError, WriteReport, Writer};
 
 /// What a build of one plan did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BuildReport {
     /// The plan id as asked.
     pub plan_id: String,

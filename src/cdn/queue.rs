@@ -21,7 +21,7 @@ pub const BACKOFF_SECS: [i64; 5] = [30, 60, 120, 300, 900];
 const HISTORY: usize = 100;
 
 /// Where a build stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildState {
     /// Waiting (maybe for its retry time).
@@ -37,7 +37,7 @@ pub enum BuildState {
 }
 
 /// One build of one plan, as shown by `GET /api/v1/admin/builds`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BuildRecord {
     /// `b-{n}`, unique per process.
     pub id: String,
@@ -64,7 +64,7 @@ pub struct BuildRecord {
 }
 
 /// The queue, recent history and dead builds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BuildsView {
     /// Waiting builds, by plan.
     pub queue: Vec<BuildRecord>,

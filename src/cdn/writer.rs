@@ -55,7 +55,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> BuildError {
 }
 
 /// Counts of what one plan's write did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WriteReport {
     /// Files of the plan (manifest included).
     pub files: usize,

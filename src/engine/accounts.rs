@@ -247,7 +247,7 @@ impl Caller {
 }
 
 /// `POST /api/v1/admin/players` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPlayer {
     /// Login email.
@@ -277,7 +277,7 @@ pub struct NewPlayer {
 }
 
 /// A player as shown to admins and in `GET /api/v1/me` (no password hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlayerView {
     /// Id.
     pub id: String,
@@ -306,7 +306,7 @@ pub struct PlayerView {
 }
 
 /// A device as shown to clients.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     /// Device id.
     pub device_id: String,
@@ -352,7 +352,7 @@ impl PlayerView {
 }
 
 /// `POST /api/v1/auth/login` answer (players.md).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     /// The bearer token (shown once; only its hash is stored).
     pub token: String,

@@ -17,7 +17,7 @@ use super::event::XpAdjusted;
 use super::{Engine, Event, OpenError, Parts};
 
 /// A device as listed to admins.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// The device id (lowercase UUID).
     pub device_id: String,
@@ -30,7 +30,7 @@ pub struct DeviceInfo {
 }
 
 /// `POST /api/v1/admin/players/{id}/devices` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     /// The client's `X-Device-ID` (a UUID).
@@ -42,7 +42,7 @@ pub struct NewDevice {
 
 /// `PATCH /api/v1/admin/players/{id}` body: absent fields stay as they are; `null`
 /// clears the optional ones (`plan_id`, `grade`, `stream`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlayerPatch {
     /// New display name (1–100 characters).

@@ -18,7 +18,7 @@ use crate::persist::store::Batch;
 use super::Engine;
 
 /// What one checkpoint did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckpointReport {
     /// Journal sequence covered.
     pub seq: u64,

@@ -43,7 +43,7 @@ pub struct ProgressHead<'a> {
 }
 
 /// `progress` block of a completion answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProgressBrief {
     /// Visible passed lessons.
     pub passed_lessons: u32,
@@ -56,7 +56,7 @@ pub struct ProgressBrief {
 }
 
 /// `POST /api/v1/lessons/{id}/complete` answer (progress.md).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CompletionResponse {
     /// Lesson id.
     pub lesson_id: String,

@@ -35,7 +35,7 @@ const MAX_LISTED: usize = 20;
 const SCAN_CHUNK: usize = 10_000;
 
 /// `POST /api/v1/admin/reconcile` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileRequest {
     /// Rows to sample, 1–1,000,000 (default `reconcile.sample_size`).

@@ -65,7 +65,7 @@ fn place<'a>(
 }
 
 /// One item of `GET /api/v1/reviews/due`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DueItem {
     /// Question id.
     pub question_id: String,
@@ -90,7 +90,7 @@ pub struct DueItem {
 }
 
 /// `GET /api/v1/reviews/due` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DueAnswer {
     /// The active season.
     pub season: String,
@@ -103,7 +103,7 @@ pub struct DueAnswer {
 }
 
 /// One item of a review answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     /// Question id.
     pub question_id: String,
@@ -120,7 +120,7 @@ pub struct ReviewItem {
 }
 
 /// `POST /api/v1/reviews` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewAnswer {
     /// Responses processed.
     pub processed: usize,
@@ -135,7 +135,7 @@ pub struct ReviewAnswer {
 }
 
 /// One card of the admin listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdminCard {
     /// Question id.
     pub question_id: String,
@@ -181,7 +181,7 @@ pub struct CardFilter {
 }
 
 /// `GET /api/v1/admin/players/{id}/cards` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardsPage {
     /// The player.
     pub player_id: String,

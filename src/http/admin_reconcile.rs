@@ -1,11 +1,11 @@
 //! `POST /api/v1/admin/reconcile` (srs.md "Reconciliation"): starts a sampled
 //! comparison of memory, redb and the mirror as a background job (api.md: 202 + job).
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::engine::jobs::JobOutput;
 use crate::engine::reconcile::{ReconcileRequest, check_sample_size};
@@ -14,13 +14,25 @@ use super::extract::{AdminAuth, check_json_content_type, parse_json};
 use super::{AppState, admin_jobs, problem};
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/admin/reconcile", post(start))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(start))
 }
 
 /// `POST /api/v1/admin/reconcile {sample_size?}` → 202 with the job; its result is the
 /// report `{sample_size, discrepancies_found, discrepancy_rate, auto_corrected,
 /// alert_triggered, …}`. An empty body uses `reconcile.sample_size`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/reconcile",
+    tag = "admin: engine",
+    summary = "Compare a sample of memory, redb and the mirror; fix the mirror (a job)",
+    security(("bearer" = ["admin"])),
+    request_body(content = ReconcileRequest, description = "Optional; `{}` or empty uses the configured sample size"),
+    responses(
+        (status = 202, description = "The job; its result is a ReconcileReport", body = crate::engine::jobs::JobView),
+        (status = 422, description = "`VALIDATION_FAILED`: sample_size outside 1–1,000,000"),
+    )
+)]
 pub async fn start(
     State(state): State<AppState>,
     AdminAuth(caller): AdminAuth,

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod openapi;
 pub mod scenario;
 pub mod server;
 
