@@ -80,9 +80,17 @@ impl Engine {
         } else {
             Default::default()
         };
+        // Audit records, retention and erasures (issue 3) go with progress.
+        let (audit_taken, audit_mirror_gone) = if progress {
+            self.audit_for_checkpoint()
+        } else {
+            Default::default()
+        };
         let mut batch = Batch {
             progress_seq: progress.then_some(seq),
             wallet_seq: wallets.then_some(seq),
+            erased_players: audit_taken.erase.iter().map(|(p, _)| p.clone()).collect(),
+            audit: audit_taken,
             ..Batch::default()
         };
         if taken.catalog {
@@ -155,10 +163,12 @@ impl Engine {
             if batch.replace_subjects.is_some() {
                 keys.push(log::CONTENT.to_owned());
             }
+            keys.extend(audit_mirror_gone.iter().cloned());
             batch.mirror_keys = Some(keys);
         }
         // --- end mirror ---
         if let Err(e) = inner.store.commit(&batch) {
+            self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
             self.restore_srs_dirty(srs_taken);
             let mut dirty = inner.dirty.lock();
             dirty.progress.extend(taken.progress);
@@ -169,6 +179,7 @@ impl Engine {
             tracing::error!(error = %e, "checkpoint failed; will retry");
             return Err(e.to_string());
         }
+        self.audit_checkpointed(std::mem::take(&mut batch.audit), Vec::new(), true);
         if batch.rows() > 0 {
             let queued = batch.mirror_keys.as_ref().map_or(0, Vec::len) as u64;
             inner

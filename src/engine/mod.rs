@@ -14,6 +14,8 @@
 
 pub mod accounts;
 pub mod admin_players;
+pub mod audit;
+pub mod audit_query;
 pub mod builds;
 pub mod checkpoint;
 pub mod content_ops;
@@ -21,6 +23,7 @@ pub mod event;
 pub mod idempotency;
 pub mod jobs;
 pub mod play;
+pub mod privacy;
 pub mod seasons;
 pub mod srs_ops;
 pub mod srs_reviews;
@@ -147,6 +150,8 @@ pub(crate) struct Inner {
     pub mirror: Arc<crate::persist::mirror::Feed>,
     /// Background jobs and periodic task runs (engine/jobs.rs).
     pub jobs: jobs::Jobs,
+    /// Audit and interaction logs waiting for the journal or a checkpoint.
+    pub audit: audit::AuditState,
 }
 
 impl Engine {
@@ -176,6 +181,7 @@ impl Engine {
             accounts.load_session(decode("session", &bytes)?);
         }
 
+        let audit_marks = crate::persist::audit::marks(&store)?;
         let after = meta.progress_seq.min(meta.wallet_seq);
         let (journal, recovered) = Journal::open(journal_config(&config, &data_dir), after)
             .map_err(|e| OpenError::Journal(e.to_string()))?;
@@ -183,6 +189,7 @@ impl Engine {
         let mirror = Arc::new(crate::persist::mirror::Feed::new(config.mirror.enabled()));
         let inner = Inner {
             jobs: jobs::Jobs::new(clock.clone()),
+            audit: audit::AuditState::new(audit_marks),
             builds,
             mirror,
             config,
@@ -220,6 +227,7 @@ impl Engine {
                 what: format!("journal record {seq}"),
                 message: e.to_string(),
             })?;
+            engine.apply_audit(&event, *seq, parts);
             replayed += 1;
         }
         let report = RecoveryReport {
@@ -312,6 +320,7 @@ impl Engine {
     pub(crate) async fn commit_and_apply(&self, event: Event) -> Result<(), ApiError> {
         let committed = self.commit(&event).await?;
         let result = self.apply(&event, Parts::ALL);
+        self.apply_audit(&event, committed.seq, Parts::ALL);
         drop(committed);
         result.map_err(ApiError::internal)
     }
@@ -427,6 +436,15 @@ impl Engine {
             }
             Event::ReviewsSubmitted(reviews) => self.apply_reviews(reviews, parts)?,
             // --- end SRS ---
+            // --- audit and privacy (issue 3) ---
+            Event::Audited { event, .. } => self.apply(event, parts)?,
+            Event::AuditExpired {
+                delete_before_ms,
+                clear_ip_before_ms,
+            } if parts.main => self.apply_audit_expired(*delete_before_ms, *clear_ip_before_ms),
+            Event::PlayerErased(erased) => self.apply_player_erased(erased, parts)?,
+            Event::ProgressReset(reset) if parts.main => self.apply_progress_reset(reset)?,
+            // --- end audit ---
             // Events already covered by the checkpoint of their stream.
             _ => {}
         }

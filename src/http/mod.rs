@@ -5,8 +5,10 @@
 pub mod admin;
 pub mod admin_jobs;
 pub mod admin_players;
+pub mod admin_privacy;
 pub mod admin_seasons;
 pub mod assets;
+pub mod audit;
 pub mod content;
 pub mod extract;
 pub mod rate_limit;
@@ -78,6 +80,8 @@ pub fn problem(err: ApiError) -> Response {
     if let Some(secs) = err.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    // For the audit middleware: the stable code of a refused request.
+    response.extensions_mut().insert(err.code);
     response
 }
 
@@ -127,7 +131,11 @@ where
     F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::spawn(fut).await.map_err(ApiError::internal)?
+    // The request's audit context follows the write into its task.
+    let ctx = crate::engine::audit::current();
+    tokio::spawn(crate::engine::audit::scope(ctx, fut))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// The whole router.
@@ -244,6 +252,8 @@ pub fn router(engine: Engine) -> Router {
             get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
         )
         .merge(admin_jobs::routes())
+        .merge(audit::routes())
+        .merge(admin_privacy::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {
@@ -252,6 +262,8 @@ pub fn router(engine: Engine) -> Router {
             get(student::bench_progress),
         );
     }
+    // Every request runs with its audit context (client IP, endpoint, device).
+    api = api.layer(from_fn_with_state(state.clone(), audit::context));
     api.fallback(not_found)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
