@@ -162,6 +162,14 @@ pub struct RetentionReport {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// A record as stored: the actor is kept only when someone else than the player.
+fn compact(mut record: AuditRecord) -> AuditRecord {
+    if record.actor_id.is_some() && record.actor_id == record.player_id {
+        record.actor_id = None;
+    }
+    record
+}
+
 /// Records with their storage keys.
 pub(super) type Keyed = Vec<([u8; 16], AuditRecord)>;
 
@@ -204,6 +212,7 @@ impl Engine {
     /// Buffers a record of an anonymous or failing request; it is journaled with
     /// others within `audit.flush_interval_ms`. Never waits.
     pub fn audit_later(&self, record: AuditRecord) {
+        let record = compact(record);
         let cfg = &self.config().audit;
         let state = &self.inner().audit;
         let mut buffer = state.buffer.lock();
@@ -234,7 +243,7 @@ impl Engine {
         }
         self.commit_and_apply(Event::Audited {
             event: Box::new(event),
-            records,
+            records: records.into_iter().map(compact).collect(),
         })
         .await?;
         if let Some(ctx) = current() {
@@ -246,6 +255,12 @@ impl Engine {
     /// Number of records waiting in the buffer.
     pub fn audit_buffered(&self) -> usize {
         self.inner().audit.buffer.lock().len()
+    }
+
+    /// Records dropped since the start because the buffer was full (the journal failing
+    /// for a long time).
+    pub fn audit_dropped(&self) -> u64 {
+        self.inner().audit.dropped.load(Ordering::Relaxed)
     }
 
     /// Journals every buffered record now (in events of at most
@@ -546,8 +561,25 @@ impl Engine {
                     return;
                 }
             }
-            if let Err(e) = self.flush_audit().await {
-                tracing::warn!(error = %e, "audit flush failed; records stay buffered");
+            let started_ms = self.now().as_millisecond();
+            let started = Instant::now();
+            match self.flush_audit().await {
+                Ok(0) => {}
+                Ok(n) => self.jobs().record_run(
+                    "audit_flush",
+                    started_ms,
+                    started.elapsed(),
+                    Ok(format!("{n} records journaled")),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit flush failed; records stay buffered");
+                    self.jobs().record_run(
+                        "audit_flush",
+                        started_ms,
+                        started.elapsed(),
+                        Err(e.detail),
+                    );
+                }
             }
         }
     }
