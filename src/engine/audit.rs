@@ -584,3 +584,78 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::event::{LessonCompleted, StreakState};
+    use crate::persist::codec;
+    use crate::progress::completion::CompletionDecision;
+
+    fn completion() -> Event {
+        Event::LessonCompleted(Box::new(LessonCompleted {
+            player_id: "p_abcdefghijklmnopqrst".into(),
+            subject_key: "fcc-responsive-web-design".into(),
+            lesson_id: "fcc-rwd-l-0123".into(),
+            at_ms: 1_795_000_000_000,
+            decision: CompletionDecision {
+                bit_index: 123,
+                is_first_completion: true,
+                is_new_record: true,
+                xp_earned: 50,
+                best_hearts: 4,
+                new_subject_xp: 1234,
+            },
+            wallet_total_xp: 12_345,
+            streak: StreakState {
+                current: 3,
+                longest: 5,
+                last_success_day: Some(20_500),
+            },
+        }))
+    }
+
+    fn attempt() -> AuditRecord {
+        let mut r = AuditRecord::new(AuditKind::LessonAttempt, 1_795_000_000_000, "ok")
+            .player("p_abcdefghijklmnopqrst")
+            .device(Some("10f4d4e6-5b32-4478-90c5-4f928bf31094"))
+            .detail("lesson_id", "fcc-rwd-l-0123")
+            .detail("subject_id", "fcc-responsive-web-design")
+            .detail("hearts", 4)
+            .detail("xp_earned", 50)
+            .detail("first_completion", true);
+        r.client_ip = Some("203.0.113.45".into());
+        r.endpoint = Some("POST /api/v1/lessons/{lesson_id}/complete".into());
+        r
+    }
+
+    /// The journal bytes a completion's interaction record adds (BENCHMARKS.md §9):
+    /// a budget, so that a record growing by accident is noticed.
+    #[test]
+    fn an_audited_completion_stays_within_its_journal_budget() {
+        let plain = codec::encode(&completion()).len();
+        let audited = codec::encode(&Event::Audited {
+            event: Box::new(completion()),
+            records: vec![attempt()],
+        })
+        .len();
+        assert!(plain < 128, "{plain}");
+        assert!(audited - plain < 300, "{plain} → {audited}");
+        let back: Event = codec::decode(&codec::encode(&Event::Audited {
+            event: Box::new(completion()),
+            records: vec![attempt()],
+        }))
+        .expect("decode");
+        assert!(matches!(back, Event::Audited { ref records, .. } if records[0] == attempt()));
+    }
+
+    #[test]
+    fn actors_are_kept_only_when_someone_else() {
+        let mut own = attempt();
+        own.actor_id = own.player_id.clone();
+        assert_eq!(compact(own).actor_id, None);
+        let mut admin = attempt();
+        admin.actor_id = Some("p_admin".into());
+        assert_eq!(compact(admin).actor_id.as_deref(), Some("p_admin"));
+    }
+}
