@@ -164,6 +164,11 @@ async fn security_events_are_recorded_with_their_context() {
     let xp = json!({"amount": 50, "reason": "Science fair"});
     let xp_path = format!("/api/v1/admin/players/{}/xp", s.player_id);
     ok(api, Method::POST, &xp_path, &admin, Some(xp)).await;
+    let refused = json!({"device_id": "not-a-uuid", "device_name": "x"});
+    assert_eq!(
+        call(api, Method::POST, &devices, Some(&admin), Some(refused)).await,
+        (422, "VALIDATION_FAILED".into())
+    );
     let doc = crate::util::fixture("basics.subject.json");
     api.put_subject(&admin, &doc).await.expect("re-import");
     ok(api, Method::POST, "/api/v1/auth/logout", &s2, None).await;
@@ -240,6 +245,16 @@ async fn security_events_are_recorded_with_their_context() {
         ("50", "Science fair")
     );
     assert_eq!(xp_action["actor_id"], admin.player_id.as_str());
+    // A refused admin write is recorded too, with its code.
+    let refused = of_type(&page, "admin_action")
+        .into_iter()
+        .find(|i| i["result"] == "VALIDATION_FAILED")
+        .expect("refused admin write audited");
+    assert_eq!(
+        detail(refused, "action"),
+        "POST /api/v1/admin/players/{id}/devices"
+    );
+    assert_eq!(refused["actor_id"], admin.player_id.as_str());
 
     // Records about no known account, and admin writes of other routes.
     let failed = audit(api, &admin, "type=login_failed").await;
