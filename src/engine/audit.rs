@@ -12,7 +12,7 @@
 //!   lose at most that window of them.
 //!
 //! Record ids derive from the journal sequence of the event carrying them, so replay
-//! gives the same keys. Applied records wait in memory ([`AuditState`]) until the next
+//! gives the same keys. Applied records wait in memory (`AuditState`) until the next
 //! progress checkpoint writes them; queries read both.
 //!
 //! The request's context (client IP, endpoint, device header, authenticated caller)
