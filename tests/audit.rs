@@ -1155,3 +1155,113 @@ async fn wallet_streak_and_last_played_details() {
     assert_eq!(export["wallet"]["last_played_at"], "2026-11-24T09:02:00Z");
     assert_eq!(export["wallet"]["current_streak"], 0);
 }
+
+/// Rows of `sql` (one string column) in the mirror database.
+async fn mirror_rows(url: &str, sql: &str) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    let mut c = sqlx::MySqlConnection::connect(url)
+        .await
+        .expect("connect to the mirror database");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut c)
+        .await
+        .map(|rows| rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn erasure_reaches_the_mariadb_mirror() {
+    use sqlx::Connection;
+    let Some(base) = std::env::var("MEMORA_TEST_MARIADB_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: MEMORA_TEST_MARIADB_URL is not set (no MariaDB)");
+        return;
+    };
+    let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+    let name = format!("memora_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin_conn = sqlx::MySqlConnection::connect(&base)
+        .await
+        .expect("connect to MariaDB");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin_conn)
+        .await
+        .expect("create database");
+    let url = format!("{server}/{name}");
+
+    let app = TestApp::start_with(&[("MEMORA_MIRROR__URL", url.as_str())]).await;
+    let s = app.school(STUDENT, "UTC").await;
+    let admin = app.admin().await;
+    let api = &app.api;
+    assert_eq!(
+        complete(api, &s, "bas-l-001", json!({"hearts": 4})).await.0,
+        200
+    );
+    ok(api, Method::POST, "/api/v1/admin/checkpoint", &admin, None).await;
+    let id = s.player_id.clone();
+    let rows = |sql: String| {
+        let url = url.clone();
+        async move { mirror_rows(&url, &sql).await }
+    };
+    // Polls (bounded) until `done` holds: the mirror runs in the background.
+    let wait_for = |sql: String, done: fn(&[String]) -> bool| {
+        let rows = rows.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let got = rows(sql.clone()).await;
+                if done(&got) || std::time::Instant::now() > deadline {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let mine = format!(
+        "SELECT CONCAT('players:', id) FROM players WHERE id = '{id}' \
+         UNION ALL SELECT CONCAT('wallets:', player_id) FROM wallets WHERE player_id = '{id}' \
+         UNION ALL SELECT CONCAT('progress:', subject_id) FROM subject_progress WHERE player_id = '{id}'"
+    );
+    let mut before = wait_for(mine.clone(), |rows| rows.len() == 3).await;
+    before.sort();
+    assert_eq!(
+        before,
+        [
+            "players:".to_owned() + &id,
+            "progress:bas".to_owned(),
+            "wallets:".to_owned() + &id
+        ],
+        "mirrored before the erasure"
+    );
+
+    ok(
+        api,
+        Method::DELETE,
+        &format!("/api/v1/admin/players/{id}"),
+        &admin,
+        None,
+    )
+    .await;
+    let after = wait_for(mine, |rows| rows.is_empty()).await;
+    assert!(
+        after.is_empty(),
+        "the erased player's rows left MariaDB: {after:?}"
+    );
+    let anon = wait_for(
+        "SELECT player_id FROM subject_progress WHERE player_id LIKE 'anon\\_%'".to_owned(),
+        |rows| !rows.is_empty(),
+    )
+    .await;
+    assert_eq!(
+        anon.len(),
+        1,
+        "progress kept under the anonymous id: {anon:?}"
+    );
+
+    drop(app);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+        .execute(&mut admin_conn)
+        .await
+        .expect("drop database");
+}

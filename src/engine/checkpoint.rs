@@ -146,6 +146,14 @@ impl Engine {
         if progress {
             self.fill_srs_batch(&srs_taken, &mut batch);
         }
+        // Erasures delete the erased player's wallet row in this (progress) batch: the
+        // anonymous copy goes with it, whatever the wallet stream's position.
+        for (_, anon) in &batch.audit.erase {
+            if let Some(student) = inner.students.get(anon) {
+                let row = student.state.read().wallet.to_record();
+                batch.wallets.push((anon.clone(), codec::encode(&row)));
+            }
+        }
         // --- mirror (issue 5): queue the written rows' keys in the same transaction ---
         if inner.mirror.enabled() {
             use crate::persist::mirror::log;
