@@ -1206,7 +1206,6 @@ async fn erasure_reaches_the_mariadb_mirror() {
     };
     // Polls (bounded) until `done` holds: the mirror runs in the background.
     let wait_for = |sql: String, done: fn(&[String]) -> bool| {
-        let rows = rows.clone();
         async move {
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             loop {
