@@ -1205,16 +1205,14 @@ async fn erasure_reaches_the_mariadb_mirror() {
         async move { mirror_rows(&url, &sql).await }
     };
     // Polls (bounded) until `done` holds: the mirror runs in the background.
-    let wait_for = |sql: String, done: fn(&[String]) -> bool| {
-        async move {
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                let got = rows(sql.clone()).await;
-                if done(&got) || std::time::Instant::now() > deadline {
-                    return got;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    let wait_for = |sql: String, done: fn(&[String]) -> bool| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = rows(sql.clone()).await;
+            if done(&got) || std::time::Instant::now() > deadline {
+                return got;
             }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
     let mine = format!(
