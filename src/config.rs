@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "content",
     "mirror",
     "reconcile",
+    "audit",
 ];
 
 /// Keys whose values are secrets: redacted by `print-config`. S3 keys join this list
@@ -65,6 +66,8 @@ pub struct Config {
     pub mirror: MirrorConfig,
     /// `[reconcile]`
     pub reconcile: ReconcileConfig,
+    /// `[audit]`
+    pub audit: AuditConfig,
 }
 
 /// `[reconcile]`: the sampled consistency check of memory, redb and the mirror (srs.md
@@ -79,6 +82,28 @@ pub struct ReconcileConfig {
     /// Discrepancy rate above which a run alerts (logs an error), e.g. 0.001 = 0.1%.
     pub alert_rate: f64,
 }
+
+// --- audit (issue 3) ---
+/// `[audit]`: the audit and interaction logs (players.md "Audit and interaction logs").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Records older than this many days are deleted by the daily retention job.
+    pub retention_days: u32,
+    /// Client IPs are cleared from records older than this many days.
+    pub ip_retention_days: u32,
+    /// Records of anonymous or failing requests are journaled together at least this
+    /// often, milliseconds (they never wait for an fsync of their own).
+    pub flush_interval_ms: u64,
+    /// … or as soon as this many are waiting (records per journal event).
+    pub batch_max_records: usize,
+    /// Most records waiting for a flush; beyond, new ones are dropped and counted (a
+    /// journal outage must not exhaust memory).
+    pub buffer_max_records: usize,
+    /// Period of the retention job, seconds (first run a minute after start).
+    pub retention_interval_secs: u64,
+}
+// --- end audit ---
 
 // --- mirror (issue 5) ---
 /// `[mirror]`: the optional MariaDB reporting mirror (persistence.md, docs/mirror.md).
@@ -533,6 +558,37 @@ impl Config {
                     .is_ok(),
             "http.client_ip_header",
             "not a valid header name",
+        )?;
+        let a = &self.audit;
+        check(
+            (1..=36_500).contains(&a.retention_days),
+            "audit.retention_days",
+            "must be between 1 and 36500",
+        )?;
+        check(
+            (1..=a.retention_days).contains(&a.ip_retention_days),
+            "audit.ip_retention_days",
+            "must be between 1 and audit.retention_days",
+        )?;
+        check(
+            (10..=60_000).contains(&a.flush_interval_ms),
+            "audit.flush_interval_ms",
+            "must be between 10 and 60000",
+        )?;
+        check(
+            (1..=crate::players::audit::MAX_RECORDS_PER_EVENT).contains(&a.batch_max_records),
+            "audit.batch_max_records",
+            "must be between 1 and 65536",
+        )?;
+        check(
+            a.buffer_max_records >= a.batch_max_records,
+            "audit.buffer_max_records",
+            "must be at least audit.batch_max_records",
+        )?;
+        check(
+            a.retention_interval_secs >= 60,
+            "audit.retention_interval_secs",
+            "must be at least 60",
         )?;
         let r = &self.rate_limits;
         for (key, value) in [

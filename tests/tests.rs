@@ -34,3 +34,5 @@ mod openapi;
 mod reconcile;
 mod route_security;
 mod srs;
+
+mod audit;

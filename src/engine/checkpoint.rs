@@ -86,9 +86,17 @@ impl Engine {
         } else {
             Default::default()
         };
+        // Audit records, retention and erasures (issue 3) go with progress.
+        let (audit_taken, audit_mirror_gone) = if progress {
+            self.audit_for_checkpoint()
+        } else {
+            Default::default()
+        };
         let mut batch = Batch {
             progress_seq: progress.then_some(seq),
             wallet_seq: wallets.then_some(seq),
+            erased_players: audit_taken.erase.iter().map(|(p, _)| p.clone()).collect(),
+            audit: audit_taken,
             ..Batch::default()
         };
         if taken.catalog {
@@ -144,6 +152,14 @@ impl Engine {
         if progress {
             self.fill_srs_batch(&srs_taken, &mut batch);
         }
+        // Erasures delete the erased player's wallet row in this (progress) batch: the
+        // anonymous copy goes with it, whatever the wallet stream's position.
+        for (_, anon) in &batch.audit.erase {
+            if let Some(student) = inner.students.get(anon) {
+                let row = student.state.read().wallet.to_record();
+                batch.wallets.push((anon.clone(), codec::encode(&row)));
+            }
+        }
         // --- mirror (issue 5): queue the written rows' keys in the same transaction ---
         if inner.mirror.enabled() {
             use crate::persist::mirror::log;
@@ -176,10 +192,12 @@ impl Engine {
             if batch.replace_seasons.is_some() {
                 keys.push(log::SEASONS.to_owned());
             }
+            keys.extend(audit_mirror_gone.iter().cloned());
             batch.mirror_keys = Some(keys);
         }
         // --- end mirror ---
         if let Err(e) = inner.store.commit(&batch) {
+            self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
             self.restore_srs_dirty(srs_taken);
             let mut dirty = inner.dirty.lock();
             dirty.progress.extend(taken.progress);
@@ -190,6 +208,7 @@ impl Engine {
             tracing::error!(error = %e, "checkpoint failed; will retry");
             return Err(e.to_string());
         }
+        self.audit_checkpointed(std::mem::take(&mut batch.audit), Vec::new(), true);
         if batch.rows() > 0 {
             let queued = batch.mirror_keys.as_ref().map_or(0, Vec::len) as u64;
             inner

@@ -14,6 +14,8 @@
 
 pub mod accounts;
 pub mod admin_players;
+pub mod audit;
+pub mod audit_query;
 pub mod builds;
 pub mod checkpoint;
 pub mod content_ops;
@@ -22,6 +24,7 @@ pub mod event;
 pub mod idempotency;
 pub mod jobs;
 pub mod play;
+pub mod privacy;
 pub mod reconcile;
 pub mod seasons;
 pub mod srs_ops;
@@ -151,6 +154,8 @@ pub(crate) struct Inner {
     pub jobs: jobs::Jobs,
     /// Degraded-mode flags and cold-load limiters (engine/degraded.rs).
     pub health: degraded::Health,
+    /// Audit and interaction logs waiting for the journal or a checkpoint.
+    pub audit: audit::AuditState,
 }
 
 impl Engine {
@@ -193,6 +198,7 @@ impl Engine {
             accounts.load_session(decode("session", &bytes)?);
         }
 
+        let audit_marks = crate::persist::audit::marks(&store)?;
         let after = meta.progress_seq.min(meta.wallet_seq);
         let (journal, recovered) =
             Journal::open_with_storage(journal_config(&config, &data_dir), after, storage)
@@ -202,6 +208,7 @@ impl Engine {
         let inner = Inner {
             jobs: jobs::Jobs::new(clock.clone()),
             health: degraded::Health::new(config.storage.checkpoint_failures_before_degraded),
+            audit: audit::AuditState::new(audit_marks),
             builds,
             mirror,
             config,
@@ -239,6 +246,7 @@ impl Engine {
                 what: format!("journal record {seq}"),
                 message: e.to_string(),
             })?;
+            engine.apply_audit(&event, *seq, parts);
             replayed += 1;
         }
         let report = RecoveryReport {
@@ -333,6 +341,7 @@ impl Engine {
     pub(crate) async fn commit_and_apply(&self, event: Event) -> Result<(), ApiError> {
         let committed = self.commit(&event).await?;
         let result = self.apply(&event, Parts::ALL);
+        self.apply_audit(&event, committed.seq, Parts::ALL);
         drop(committed);
         result.map_err(ApiError::internal)
     }
@@ -449,6 +458,15 @@ impl Engine {
             }
             Event::ReviewsSubmitted(reviews) => self.apply_reviews(reviews, parts)?,
             // --- end SRS ---
+            // --- audit and privacy (issue 3) ---
+            Event::Audited { event, .. } => self.apply(event, parts)?,
+            Event::AuditExpired {
+                delete_before_ms,
+                clear_ip_before_ms,
+            } if parts.main => self.apply_audit_expired(*delete_before_ms, *clear_ip_before_ms),
+            Event::PlayerErased(erased) => self.apply_player_erased(erased, parts)?,
+            Event::ProgressReset(reset) if parts.main => self.apply_progress_reset(reset)?,
+            // --- end audit ---
             // Events already covered by the checkpoint of their stream.
             _ => {}
         }

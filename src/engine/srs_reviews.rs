@@ -20,6 +20,7 @@ use super::accounts::{Caller, rfc3339};
 use super::idempotency::{IdemRequest, Replied};
 use super::srs_ops::{Answer, CardWrite, ReviewsSubmitted, invalid_questions, on_seconds};
 use super::{Engine, Event, students};
+use crate::players::audit::{AuditKind, RESULT_OK};
 
 /// XP per correct answer on a due card.
 pub const XP_PER_CORRECT: i64 = 10;
@@ -294,9 +295,7 @@ impl Engine {
         if let Some((status, body)) = self.idempotency_recheck(&student, idem)? {
             return Ok(Replied::Stored { status, body });
         }
-        let player = self
-            .player(&player_id)
-            .unwrap_or_else(|| caller.player.clone());
+        let player = self.player(&player_id).ok_or_else(super::privacy::erased)?;
         let catalog = self.catalog();
         let plan = player
             .plan_id
@@ -387,6 +386,18 @@ impl Engine {
             )),
             None => None,
         };
+        let audit = responses
+            .iter()
+            .zip(&answer.items)
+            .map(|(r, item)| {
+                self.audit_record(AuditKind::ReviewAnswer, RESULT_OK)
+                    .player(&player_id)
+                    .detail("question_id", &r.question_id)
+                    .detail("rating", format!("{:?}", r.rating).to_lowercase())
+                    .detail("state_after", format!("{:?}", item.state).to_lowercase())
+                    .detail("due", &item.due)
+            })
+            .collect();
         let event = ReviewsSubmitted {
             player_id,
             season: season.id,
@@ -396,7 +407,7 @@ impl Engine {
             streak: streak_after,
             idempotency,
         };
-        self.commit_and_apply(Event::ReviewsSubmitted(Box::new(event)))
+        self.commit_audited(Event::ReviewsSubmitted(Box::new(event)), audit)
             .await?;
         Ok(Replied::Fresh(answer))
     }

@@ -357,6 +357,15 @@ pub async fn change_password(
 ) -> Response {
     if let Err(denied) = state.limits.check_account(&caller.player.email) {
         // Guessing the current password is limited like logins of the account.
+        let engine = &state.engine;
+        engine.audit_later(
+            engine
+                .audit_record(
+                    crate::players::audit::AuditKind::RateLimited,
+                    "RATE_LIMITED",
+                )
+                .detail("group", "password"),
+        );
         return denied.into_response();
     }
     let engine = state.engine.clone();

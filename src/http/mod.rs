@@ -5,9 +5,11 @@
 pub mod admin;
 pub mod admin_jobs;
 pub mod admin_players;
+pub mod admin_privacy;
 pub mod admin_reconcile;
 pub mod admin_seasons;
 pub mod assets;
+pub mod audit;
 pub mod content;
 pub mod docs;
 pub mod extract;
@@ -100,6 +102,8 @@ pub fn problem(err: ApiError) -> Response {
     if let Some(secs) = err.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    // For the audit middleware: the stable code of a refused request.
+    response.extensions_mut().insert(err.code);
     response
 }
 
@@ -149,7 +153,11 @@ where
     F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::spawn(fut).await.map_err(ApiError::internal)?
+    // The request's audit context follows the write into its task.
+    let ctx = crate::engine::audit::current();
+    tokio::spawn(crate::engine::audit::scope(ctx, fut))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// The whole router.
@@ -223,6 +231,8 @@ pub fn router(engine: Engine) -> Router {
         .routes(routes!(content::serve).layer(tower_http::compression::CompressionLayer::new()))
         .merge(admin_jobs::routes())
         .merge(admin_reconcile::routes())
+        .merge(audit::routes())
+        .merge(admin_privacy::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content)
         .split_for_parts();
@@ -235,6 +245,8 @@ pub fn router(engine: Engine) -> Router {
             get(student::bench_progress),
         );
     }
+    // Every request runs with its audit context (client IP, endpoint, device).
+    api = api.layer(from_fn_with_state(state.clone(), audit::context));
     api.fallback(not_found)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -66,6 +66,17 @@ pub async fn login(
     StrictJson(body): StrictJson<LoginBody>,
 ) -> Response {
     if let Err(limited) = state.limits.check_login(ip, &body.email) {
+        let engine = &state.engine;
+        let record = engine
+            .audit_record(
+                crate::players::audit::AuditKind::RateLimited,
+                "RATE_LIMITED",
+            )
+            .detail("group", "login");
+        engine.audit_later(match engine.player_by_email(&body.email) {
+            Some(p) => record.player(&p.id),
+            None => record.detail("email", body.email.trim()),
+        });
         return limited.into_response();
     }
     let device = headers

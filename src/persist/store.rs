@@ -115,6 +115,14 @@ pub struct Batch {
     /// Mirror queue keys of the rows above (`persist::mirror::log`), when the MariaDB
     /// mirror is on; `None` when it is off (the checkpoint is then marked unlogged).
     pub mirror_keys: Option<Vec<String>>,
+    // --- audit and privacy (issue 3) ---
+    /// Audit records, erasures and retention (`persist::audit`).
+    pub audit: crate::persist::audit::AuditBatch,
+    /// Erased players: their player, wallet, progress, card and idempotency rows are
+    /// deleted (written before the rows above, so rows re-keyed to an anonymous id in the
+    /// same batch survive).
+    pub erased_players: Vec<String>,
+    // --- end audit ---
 }
 
 impl Batch {
@@ -131,6 +139,7 @@ impl Batch {
             + self.cards.len()
             + self.cards_deleted.len()
             + self.idempotency.len()
+            + self.erased_players.len()
     }
 }
 
@@ -279,6 +288,7 @@ impl Store {
             txn.open_table(CARDS).map_err(redb_err)?;
             txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
             txn.open_table(IDEMPOTENCY_EXPIRY).map_err(redb_err)?;
+            crate::persist::audit::create_tables(&txn)?;
         }
         txn.commit().map_err(redb_err)
     }
@@ -450,6 +460,7 @@ impl Store {
     pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(redb_err)?;
         {
+            erase_players(&txn, &batch.erased_players)?;
             if let Some(subjects) = &batch.replace_subjects {
                 replace_all(&txn, SUBJECTS, subjects)?;
             }
@@ -484,6 +495,7 @@ impl Store {
                     .map_err(redb_err)?;
             }
             commit_srs(&txn, batch)?;
+            crate::persist::audit::commit(&txn, &batch.audit)?;
             // Mirror queue (issue 5): same transaction, so a checkpoint and its queue
             // entries are durable together.
             if batch.rows() > 0 {
@@ -644,6 +656,39 @@ fn commit_srs(txn: &redb::WriteTransaction, batch: &Batch) -> Result<(), StoreEr
                 .is_some_and(|v| v.value().get(..8).is_some_and(|at| at < end.as_slice()));
             if stale {
                 idem.remove(key).map_err(redb_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every row keyed by an erased player (players.md "Privacy"): the player, the
+/// wallet, and the progress, card and idempotency ranges. Sessions are deleted through
+/// `sessions_deleted`.
+fn erase_players(txn: &redb::WriteTransaction, ids: &[String]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut players = txn.open_table(PLAYERS).map_err(redb_err)?;
+    let mut wallets = txn.open_table(WALLETS).map_err(redb_err)?;
+    for id in ids {
+        players.remove(id.as_str()).map_err(redb_err)?;
+        wallets.remove(id.as_str()).map_err(redb_err)?;
+    }
+    for def in [PROGRESS, CARDS, IDEMPOTENCY] {
+        let mut table = txn.open_table(def).map_err(redb_err)?;
+        for id in ids {
+            let start = format!("{id}\u{1f}");
+            let end = format!("{id}\u{20}");
+            let mut doomed = Vec::new();
+            for row in table
+                .range(start.as_str()..end.as_str())
+                .map_err(redb_err)?
+            {
+                doomed.push(row.map_err(redb_err)?.0.value().to_owned());
+            }
+            for key in doomed {
+                table.remove(key.as_str()).map_err(redb_err)?;
             }
         }
     }

@@ -23,6 +23,9 @@ pub struct TestApp {
     pub api: Api,
     /// The engine's (and rate limiters') clock.
     pub clock: FakeClock,
+    /// The running engine (a handle; replaced on restart), for what HTTP does not show:
+    /// journal counters, background jobs run on demand.
+    pub engine: Option<Engine>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: tempfile::TempDir,
@@ -69,6 +72,7 @@ impl TestApp {
         let mut app = TestApp {
             api: Api::new("http://127.0.0.1:1"),
             clock,
+            engine: None,
             stop: None,
             handle: None,
             dir,
@@ -109,6 +113,7 @@ impl TestApp {
                 .await
                 .expect("admin");
         }
+        self.engine = Some(engine.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -139,7 +144,14 @@ impl TestApp {
         if let Some(h) = self.handle.take() {
             h.await.expect("join").expect("clean shutdown");
         }
+        // The old engine must be gone before the redb file is opened again.
+        self.engine = None;
         self.boot(false).await;
+    }
+
+    /// The running engine.
+    pub fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("engine running")
     }
 
     pub async fn admin(&self) -> Session {
