@@ -80,9 +80,16 @@ impl Engine {
         } else {
             Default::default()
         };
+        // Groups go with progress (after the watermark read, like every dirty mark).
+        let groups_taken = if progress {
+            self.take_groups_dirty()
+        } else {
+            None
+        };
         let mut batch = Batch {
             progress_seq: progress.then_some(seq),
             wallet_seq: wallets.then_some(seq),
+            replace_groups: groups_taken,
             ..Batch::default()
         };
         if taken.catalog {
@@ -160,6 +167,9 @@ impl Engine {
         // --- end mirror ---
         if let Err(e) = inner.store.commit(&batch) {
             self.restore_srs_dirty(srs_taken);
+            if batch.replace_groups.is_some() {
+                self.restore_groups_dirty();
+            }
             let mut dirty = inner.dirty.lock();
             dirty.progress.extend(taken.progress);
             dirty.wallets.extend(taken.wallets);

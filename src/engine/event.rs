@@ -112,6 +112,14 @@ pub enum Event {
     LessonCompletedV2(Box<super::srs_ops::LessonCompletedV2>),
     /// A review session: cards, wallet XP and streak, idempotency record.
     ReviewsSubmitted(Box<super::srs_ops::ReviewsSubmitted>),
+    // --- groups (issue 3 item 9): appended, never reorder ---
+    /// A group (class) was created or changed (the whole record after the change).
+    GroupPut(super::groups::GroupRecord),
+    /// A group was deleted.
+    GroupDeleted {
+        /// The group id.
+        id: String,
+    },
 }
 
 /// An admin XP adjustment: the decided new total, with who and why for the audit.

@@ -11,7 +11,7 @@ use crate::engine::accounts::{NewPlayer, PlayerView};
 use crate::engine::content_ops::{DocKind, PutOutcome};
 use crate::error::{ApiError, Code};
 
-use super::extract::{AdminAuth, StrictJson, check_json_content_type};
+use super::extract::{AdminAuth, StaffAuth, StrictJson, check_json_content_type};
 use super::{AppState, detached, json, json_bytes, problem};
 
 fn put_answer(result: Result<PutOutcome, ApiError>) -> Response {
@@ -29,7 +29,7 @@ fn put_answer(result: Result<PutOutcome, ApiError>) -> Response {
 }
 
 /// `PUT|GET|DELETE /api/v1/admin/{subjects,plans}/{id}`: import or replace (201/200),
-/// read the stored document, delete (409 while still in use).
+/// read the stored document (R: teachers too), delete (409 while still in use).
 pub fn document_routes(kind: DocKind) -> MethodRouter<AppState> {
     put(
         move |State(state): State<AppState>,
@@ -47,7 +47,7 @@ pub fn document_routes(kind: DocKind) -> MethodRouter<AppState> {
         },
     )
     .get(
-        move |State(state): State<AppState>, _: AdminAuth, Path(id): Path<String>| async move {
+        move |State(state): State<AppState>, _: StaffAuth, Path(id): Path<String>| async move {
             match state.engine.document(kind, &id) {
                 Ok(doc) => json_bytes(StatusCode::OK, doc),
                 Err(e) => problem(e),
@@ -78,12 +78,15 @@ pub async fn create_player(
     }
 }
 
-/// `GET /api/v1/admin/players/{id}`.
+/// `GET /api/v1/admin/players/{id}` (R: a teacher reads the students of their groups).
 pub async fn get_player(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     match state.engine.player(&id) {
         Some(p) => json(StatusCode::OK, &PlayerView::of(&p)),
         None => problem(ApiError::new(Code::NotFound, format!("no player `{id}`"))),

@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::extract::AdminAuth;
+use crate::error::{ApiError, Code};
+
+use super::extract::StaffAuth;
 use super::{AppState, json, problem};
 
 /// This module's routes.
@@ -16,12 +18,17 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /api/v1/admin/jobs/{id}`: `{id, kind, state, progress, result, error,
-/// started_at, finished_at}`; 404 for an unknown job.
+/// started_at, finished_at}`; 404 for an unknown job. R: a teacher reads only the jobs
+/// they started (a job's result may name students outside their groups), and gets the
+/// same 404 for the others.
 pub async fn get_job(
     State(state): State<AppState>,
-    AdminAuth(caller): AdminAuth,
+    StaffAuth(caller, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if !scope.is_all() && state.engine.jobs().owner(&id).as_deref() != Some(&caller.player.id) {
+        return problem(ApiError::new(Code::NotFound, format!("No job {id}")));
+    }
     match state.engine.jobs().read(&id, &caller.player.id) {
         Ok(view) => json(StatusCode::OK, &view),
         Err(e) => problem(e),

@@ -11,7 +11,7 @@ use crate::engine::accounts::PlayerView;
 use crate::engine::admin_players::{NewDevice, PlayerPatch};
 use crate::error::ApiError;
 
-use super::extract::{AdminAuth, Auth, StrictJson};
+use super::extract::{AdminAuth, Auth, StaffAuth, StrictJson};
 use super::{AppState, detached, json, problem};
 
 fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, ApiError>) -> Response {
@@ -21,12 +21,16 @@ fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, ApiError>) 
     }
 }
 
-/// `GET /api/v1/admin/players/{id}/devices`.
+/// `GET /api/v1/admin/players/{id}/devices` (R: a teacher reads the students of their
+/// groups).
 pub async fn list_devices(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     answer(
         StatusCode::OK,
         state

@@ -12,7 +12,7 @@ use crate::engine::srs_reviews::CardFilter;
 use crate::error::ApiError;
 use crate::srs::CardState;
 
-use super::extract::{AdminAuth, StrictJson};
+use super::extract::{AdminAuth, StaffAuth, StrictJson};
 use super::{AppState, detached, json, problem};
 
 /// `POST /api/v1/admin/seasons` (201).
@@ -28,8 +28,8 @@ pub async fn create(
     }
 }
 
-/// `GET /api/v1/admin/seasons`.
-pub async fn list(State(state): State<AppState>, AdminAuth(_): AdminAuth) -> Response {
+/// `GET /api/v1/admin/seasons` (R).
+pub async fn list(State(state): State<AppState>, _: StaffAuth) -> Response {
     let items: Vec<SeasonView> = state.engine.seasons().iter().map(SeasonView::of).collect();
     json(
         StatusCode::OK,
@@ -37,12 +37,8 @@ pub async fn list(State(state): State<AppState>, AdminAuth(_): AdminAuth) -> Res
     )
 }
 
-/// `GET /api/v1/admin/seasons/{id}`.
-pub async fn get(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-) -> Response {
+/// `GET /api/v1/admin/seasons/{id}` (R).
+pub async fn get(State(state): State<AppState>, _: StaffAuth, Path(id): Path<String>) -> Response {
     match state.engine.season(&id) {
         Ok(r) => json(StatusCode::OK, &SeasonView::of(&r)),
         Err(e) => problem(e),
@@ -123,13 +119,17 @@ fn card_filter(q: CardParams) -> Result<CardFilter, ApiError> {
     })
 }
 
-/// `GET /api/v1/admin/players/{id}/cards`.
+/// `GET /api/v1/admin/players/{id}/cards` (R: a teacher reads the students of their
+/// groups).
 pub async fn player_cards(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
     query: Result<Query<CardParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     let Ok(Query(q)) = query else {
         return problem(ApiError::field("", "unknown or malformed query parameters"));
     };

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, Code};
 
-use super::extract::{AdminAuth, Auth};
+use super::extract::{AdminAuth, Auth, StaffAuth};
 use super::{AppState, json, problem};
 
 /// `POST /api/v1/admin/plans/{id}/build`: builds the plan now (the build runs on a
@@ -37,7 +37,7 @@ pub async fn build_plan(
 }
 
 /// `GET /api/v1/admin/builds`: `{queue, history, dead}`.
-pub async fn list_builds(State(state): State<AppState>, _: AdminAuth) -> Response {
+pub async fn list_builds(State(state): State<AppState>, _: StaffAuth) -> Response {
     json(StatusCode::OK, &state.engine.builds().view())
 }
 

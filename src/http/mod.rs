@@ -9,7 +9,9 @@ pub mod admin_seasons;
 pub mod assets;
 pub mod content;
 pub mod extract;
+pub mod groups;
 pub mod rate_limit;
+pub mod reports;
 pub mod reviews;
 pub mod student;
 
@@ -244,6 +246,8 @@ pub fn router(engine: Engine) -> Router {
             get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
         )
         .merge(admin_jobs::routes())
+        .merge(groups::routes())
+        .merge(reports::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {
