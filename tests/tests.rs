@@ -28,5 +28,6 @@ mod deploy;
 
 mod cdn_readers;
 
+mod groups;
 mod mirror;
 mod srs;

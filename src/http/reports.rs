@@ -115,7 +115,10 @@ pub fn to_csv(rows: &[ReportRow]) -> Result<Vec<u8>, ApiError> {
             r.disabled.to_string(),
             r.passed_lessons.to_string(),
             r.total_lessons.to_string(),
-            r.completion_percentage.to_string(),
+            // Formatted as in the JSON answer (`30.0`, not `30`).
+            serde_json::Number::from_f64(r.completion_percentage)
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             r.xp_earned.to_string(),
             r.total_xp.to_string(),
             r.current_streak.to_string(),
