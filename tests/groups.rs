@@ -199,7 +199,7 @@ async fn groups_are_validated_and_survive_checkpoints_and_restarts() {
         "names are unique regardless of case"
     );
     let list = ok(&api, Method::GET, "/api/v1/admin/groups", &admin, None).await;
-    assert_eq!(ids(&list, "id"), [g1.clone()]);
+    assert_eq!(ids(&list, "id"), [g1.as_str()]);
 
     // PATCH replaces the lists sent and checks only them.
     let patched = ok(
@@ -293,7 +293,7 @@ async fn groups_are_validated_and_survive_checkpoints_and_restarts() {
     app.restart().await;
     let admin = app.admin().await;
     let list = ok(&app.api, Method::GET, "/api/v1/admin/groups", &admin, None).await;
-    assert_eq!(ids(&list, "id"), [g2.clone()]);
+    assert_eq!(ids(&list, "id"), [g2.as_str()]);
     assert_eq!(
         code(
             &call(
@@ -420,7 +420,7 @@ async fn teachers_read_the_students_of_their_groups_and_nothing_else() {
 
     // Groups: a teacher lists and reads the groups they teach only.
     let list = ok(api, Method::GET, "/api/v1/admin/groups", &tea, None).await;
-    assert_eq!(ids(&list, "id"), [g1.clone()]);
+    assert_eq!(ids(&list, "id"), [g1.as_str()]);
     assert_eq!(
         code(
             &call(
