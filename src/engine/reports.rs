@@ -229,11 +229,20 @@ impl Engine {
                 .filter(|p| keep(p))
                 .cloned()
                 .collect(),
-            None => accounts
-                .all_players()
-                .filter(|p| keep(p))
-                .cloned()
-                .collect(),
+            None => match scope {
+                StaffScope::All => accounts
+                    .all_players()
+                    .filter(|p| keep(p))
+                    .cloned()
+                    .collect(),
+                // A teacher's students: no need to look at the whole school.
+                StaffScope::Students(ids) => ids
+                    .iter()
+                    .filter_map(|id| accounts.player(id))
+                    .filter(|p| keep(p))
+                    .cloned()
+                    .collect(),
+            },
         };
         drop(accounts);
         players.sort_unstable_by(|a, b| a.id.cmp(&b.id));
