@@ -29,6 +29,7 @@ mod deploy;
 mod cdn_readers;
 
 mod degraded;
+mod groups;
 mod mirror;
 mod openapi;
 mod reconcile;

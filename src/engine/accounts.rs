@@ -23,8 +23,9 @@ pub struct LiveSession {
     /// What is stored.
     pub record: SessionRecord,
     /// Last authenticated request, unix ms; 0 = unknown (loaded from redb, not used since
-    /// the restart), which never counts as idle. In memory only: a restart forgives idle
-    /// time rather than journaling an event per request.
+    /// the restart), whose idle time counts from the engine's opening. In memory only: a
+    /// restart forgives the idle time before it rather than journaling an event per
+    /// request, but a session left unused after a restart still expires.
     pub last_seen_ms: AtomicI64,
 }
 
@@ -62,6 +63,11 @@ impl Accounts {
     /// A player by (normalized) email.
     pub fn player_by_email(&self, email: &str) -> Option<&Arc<PlayerRecord>> {
         self.by_email.get(email).and_then(|id| self.players.get(id))
+    }
+
+    /// Every player, in no particular order.
+    pub fn all_players(&self) -> impl Iterator<Item = &Arc<PlayerRecord>> {
+        self.players.values()
     }
 
     /// Number of players.
@@ -789,14 +795,16 @@ impl Engine {
         } else {
             players.staff_session_idle_timeout()
         };
-        let last_seen = live.last_seen_ms.load(Ordering::Relaxed);
+        let last_seen = match live.last_seen_ms.load(Ordering::Relaxed) {
+            0 => self.inner().opened_at_ms,
+            ms => ms,
+        };
         if let Some(limit) = idle_limit
-            && last_seen > 0
             && now_ms.saturating_sub(last_seen)
                 > i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)
         {
             // Not journaled: the session stays idle (last-seen is not advanced by a
-            // refused request), and a restart forgives idle time (see `LiveSession`).
+            // refused request); see `LiveSession` for restarts.
             return Err(ApiError::new(
                 Code::SessionEnded,
                 "This session ended after a period of inactivity",

@@ -92,11 +92,18 @@ impl Engine {
         } else {
             Default::default()
         };
+        // Groups go with progress (after the watermark read, like every dirty mark).
+        let groups_taken = if progress {
+            self.take_groups_dirty()
+        } else {
+            None
+        };
         let mut batch = Batch {
             progress_seq: progress.then_some(seq),
             wallet_seq: wallets.then_some(seq),
             erased_players: audit_taken.erase.iter().map(|(p, _)| p.clone()).collect(),
             audit: audit_taken,
+            replace_groups: groups_taken,
             ..Batch::default()
         };
         if taken.catalog {
@@ -199,6 +206,9 @@ impl Engine {
         if let Err(e) = inner.store.commit(&batch) {
             self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
             self.restore_srs_dirty(srs_taken);
+            if batch.replace_groups.is_some() {
+                self.restore_groups_dirty();
+            }
             let mut dirty = inner.dirty.lock();
             dirty.progress.extend(taken.progress);
             dirty.wallets.extend(taken.wallets);

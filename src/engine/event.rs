@@ -141,6 +141,14 @@ pub enum Event {
     PlayerErased(Box<PlayerErased>),
     /// An admin reset a student's progress in one subject.
     ProgressReset(Box<ProgressReset>),
+    // --- groups (issue 3 item 9): appended, never reorder ---
+    /// A group (class) was created or changed (the whole record after the change).
+    GroupPut(super::groups::GroupRecord),
+    /// A group was deleted.
+    GroupDeleted {
+        /// The group id.
+        id: String,
+    },
 }
 
 /// An erasure: the player's account, devices and sessions are deleted; progress, cards

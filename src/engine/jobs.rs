@@ -336,6 +336,11 @@ impl Jobs {
         Ok(job.view(result))
     }
 
+    /// The player who started job `id`, while the job is known.
+    pub fn owner(&self, id: &str) -> Option<String> {
+        self.registry.lock().jobs.get(id).map(|j| j.owner.clone())
+    }
+
     /// Waits until job `id` finishes or `timeout` passes; for tests and for commands
     /// that want a synchronous answer. Returns the view as an anonymous reader sees it
     /// (no one-time part).

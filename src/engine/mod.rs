@@ -21,11 +21,13 @@ pub mod checkpoint;
 pub mod content_ops;
 pub mod degraded;
 pub mod event;
+pub mod groups;
 pub mod idempotency;
 pub mod jobs;
 pub mod play;
 pub mod privacy;
 pub mod reconcile;
+pub mod reports;
 pub mod seasons;
 pub mod srs_ops;
 pub mod srs_reviews;
@@ -156,6 +158,10 @@ pub(crate) struct Inner {
     pub health: degraded::Health,
     /// Audit and interaction logs waiting for the journal or a checkpoint.
     pub audit: audit::AuditState,
+    /// Classes (engine/groups.rs).
+    pub groups: groups::GroupsState,
+    /// When this engine opened, unix ms: the idle clock of sessions not used since.
+    pub opened_at_ms: i64,
 }
 
 impl Engine {
@@ -206,6 +212,8 @@ impl Engine {
         let builds = builds::service(&config);
         let mirror = Arc::new(crate::persist::mirror::Feed::new(config.mirror.enabled()));
         let inner = Inner {
+            groups: groups::GroupsState::default(),
+            opened_at_ms: clock.now().as_millisecond(),
             jobs: jobs::Jobs::new(clock.clone()),
             health: degraded::Health::new(config.storage.checkpoint_failures_before_degraded),
             audit: audit::AuditState::new(audit_marks),
@@ -232,6 +240,7 @@ impl Engine {
             inner: Arc::new(inner),
         };
         engine.load_seasons()?;
+        engine.load_groups()?;
         let mut replayed = 0u64;
         for (seq, payload) in &recovered.records {
             let event: Event = codec::decode(payload).map_err(|e| OpenError::Decode {
@@ -360,27 +369,7 @@ impl Engine {
 
     fn load_student(&self, player_id: &str) -> Result<Arc<Student>, OpenError> {
         let (rows, wallet) = self.inner.store.student(player_id)?;
-        let mut state = StudentState::default();
-        for (subject, bytes) in rows {
-            let record: ProgressRecord =
-                decode(&format!("progress {player_id}/{subject}"), &bytes)?;
-            let progress =
-                SubjectProgress::from_record(&record).map_err(|e| OpenError::Decode {
-                    what: format!("progress {player_id}/{subject}"),
-                    message: e.to_string(),
-                })?;
-            state.subjects.insert(subject.into_boxed_str(), progress);
-        }
-        if let Some(bytes) = wallet {
-            let record: crate::players::wallet::WalletRecord =
-                decode(&format!("wallet {player_id}"), &bytes)?;
-            state.wallet = crate::players::wallet::Wallet::from_record(&record).map_err(|e| {
-                OpenError::Decode {
-                    what: format!("wallet {player_id}"),
-                    message: e.to_string(),
-                }
-            })?;
-        }
+        let mut state = decode_student(player_id, rows, wallet)?;
         self.load_student_srs(player_id, &mut state)?;
         let student = Student {
             write: tokio::sync::Mutex::new(()),
@@ -467,6 +456,8 @@ impl Engine {
             Event::PlayerErased(erased) => self.apply_player_erased(erased, parts)?,
             Event::ProgressReset(reset) if parts.main => self.apply_progress_reset(reset)?,
             // --- end audit ---
+            Event::GroupPut(record) if parts.main => self.apply_group_put(record),
+            Event::GroupDeleted { id } if parts.main => self.apply_group_deleted(id),
             // Events already covered by the checkpoint of their stream.
             _ => {}
         }
@@ -556,4 +547,33 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
         what: what.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A student's progress and wallet from their checkpointed rows (lowercased subject id,
+/// record) and wallet record, without the SRS part.
+fn decode_student(
+    player_id: &str,
+    rows: Vec<(String, Vec<u8>)>,
+    wallet: Option<Vec<u8>>,
+) -> Result<StudentState, OpenError> {
+    let mut state = StudentState::default();
+    for (subject, bytes) in rows {
+        let record: ProgressRecord = decode(&format!("progress {player_id}/{subject}"), &bytes)?;
+        let progress = SubjectProgress::from_record(&record).map_err(|e| OpenError::Decode {
+            what: format!("progress {player_id}/{subject}"),
+            message: e.to_string(),
+        })?;
+        state.subjects.insert(subject.into_boxed_str(), progress);
+    }
+    if let Some(bytes) = wallet {
+        let record: crate::players::wallet::WalletRecord =
+            decode(&format!("wallet {player_id}"), &bytes)?;
+        state.wallet = crate::players::wallet::Wallet::from_record(&record).map_err(|e| {
+            OpenError::Decode {
+                what: format!("wallet {player_id}"),
+                message: e.to_string(),
+            }
+        })?;
+    }
+    Ok(state)
 }

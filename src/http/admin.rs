@@ -11,7 +11,7 @@ use crate::engine::checkpoint::CheckpointReport;
 use crate::engine::content_ops::{DocKind, PutOutcome};
 use crate::error::{ApiError, Code};
 
-use super::extract::{AdminAuth, StrictJson, check_json_content_type};
+use super::extract::{AdminAuth, StaffAuth, StrictJson, check_json_content_type};
 use super::{AppState, detached, json, json_bytes, problem};
 
 fn put_answer(result: Result<PutOutcome, ApiError>) -> Response {
@@ -90,7 +90,7 @@ pub async fn put_subject(
     path = "/api/v1/admin/subjects/{id}",
     tag = "admin: content",
     summary = "Read a subject document",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Subject id")),
     responses(
         (status = 200, description = "The stored `memora.subject/v1` document", body = Object),
@@ -99,7 +99,7 @@ pub async fn put_subject(
 )]
 pub async fn get_subject(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
     get_document(&state, DocKind::Subject, &id)
@@ -159,7 +159,7 @@ pub async fn put_plan(
     path = "/api/v1/admin/plans/{id}",
     tag = "admin: content",
     summary = "Read a plan document",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Plan id")),
     responses(
         (status = 200, description = "The stored `memora.plan/v1` document", body = Object),
@@ -168,7 +168,7 @@ pub async fn put_plan(
 )]
 pub async fn get_plan(
     State(state): State<AppState>,
-    _: AdminAuth,
+    _: StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
     get_document(&state, DocKind::Plan, &id)
@@ -227,7 +227,7 @@ pub async fn create_player(
     path = "/api/v1/admin/players/{id}",
     tag = "admin: players",
     summary = "Read a player",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Player id")),
     responses(
         (status = 200, description = "The player", body = PlayerView),
@@ -236,9 +236,12 @@ pub async fn create_player(
 )]
 pub async fn get_player(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     match state.engine.player(&id) {
         Some(p) => json(StatusCode::OK, &PlayerView::of(&p)),
         None => problem(ApiError::new(Code::NotFound, format!("no player `{id}`"))),

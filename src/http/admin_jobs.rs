@@ -9,7 +9,9 @@ use utoipa_axum::routes;
 
 use crate::engine::jobs::JobView;
 
-use super::extract::AdminAuth;
+use crate::error::{ApiError, Code};
+
+use super::extract::StaffAuth;
 use super::{AppState, json, problem};
 
 /// This module's routes (each registered with its documentation).
@@ -24,7 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     path = "/api/v1/admin/jobs/{id}",
     tag = "admin: engine",
     summary = "A background job's state, progress and result",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Job id (from a 202 answer)")),
     responses(
         (status = 200, description = "The job", body = JobView),
@@ -33,9 +35,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 pub async fn get_job(
     State(state): State<AppState>,
-    AdminAuth(caller): AdminAuth,
+    StaffAuth(caller, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if !scope.is_all() && state.engine.jobs().owner(&id).as_deref() != Some(&caller.player.id) {
+        return problem(ApiError::new(Code::NotFound, format!("No job {id}")));
+    }
     match state.engine.jobs().read(&id, &caller.player.id) {
         Ok(view) => json(StatusCode::OK, &view),
         Err(e) => problem(e),

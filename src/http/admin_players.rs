@@ -12,7 +12,7 @@ use crate::engine::accounts::PlayerView;
 use crate::engine::admin_players::{DeviceInfo, NewDevice, PlayerPatch};
 use crate::error::ApiError;
 
-use super::extract::{AdminAuth, Auth, StrictJson};
+use super::extract::{AdminAuth, Auth, StaffAuth, StrictJson};
 use super::{AppState, detached, json, problem};
 
 fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, ApiError>) -> Response {
@@ -35,7 +35,7 @@ pub struct DevicesAnswer {
     path = "/api/v1/admin/players/{id}/devices",
     tag = "admin: players",
     summary = "A player's devices, with when each was added and last seen",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Player id")),
     responses(
         (status = 200, description = "The devices", body = DevicesAnswer),
@@ -44,9 +44,12 @@ pub struct DevicesAnswer {
 )]
 pub async fn list_devices(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     answer(
         StatusCode::OK,
         state

@@ -15,7 +15,7 @@ use crate::engine::privacy::{PlayerFilter, ResetBody};
 use crate::error::ApiError;
 use crate::players::account::Role;
 
-use super::extract::{AdminAuth, StrictJson};
+use super::extract::{AdminAuth, StaffAuth, StrictJson};
 use super::{AppState, detached, json, problem};
 
 /// The routes of this module (merged into the main table; the list and the erasure share
@@ -109,7 +109,7 @@ fn player_filter(p: PlayerParams) -> Result<PlayerFilter, ApiError> {
     path = "/api/v1/admin/players",
     tag = "admin: players",
     summary = "List players (filters, pagination)",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(PlayerParams),
     responses(
         (status = 200, description = "`{items, next_cursor}`", body = Object),
@@ -118,7 +118,7 @@ fn player_filter(p: PlayerParams) -> Result<PlayerFilter, ApiError> {
 )]
 pub async fn list_players(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     query: Result<Query<PlayerParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = query else {
@@ -127,6 +127,8 @@ pub async fn list_players(
     match player_filter(q) {
         Ok(filter) => {
             let mut page = state.engine.list_players(&filter);
+            // A teacher sees the students of their groups only.
+            page.items.retain(|p| scope.allows(&p.id));
             // Opaque to clients: the last id, hex-encoded.
             page.next_cursor = page.next_cursor.map(hex::encode);
             json(StatusCode::OK, &page)
@@ -141,7 +143,7 @@ pub async fn list_players(
     path = "/api/v1/admin/players/{id}/export",
     tag = "admin: players",
     summary = "Everything stored about a player (privacy export)",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Player id")),
     responses(
         (status = 200, description = "The export", body = Object),
@@ -150,9 +152,12 @@ pub async fn list_players(
 )]
 pub async fn export_player(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     match state.engine.export_player(&id).await {
         Ok(export) => json(StatusCode::OK, &export),
         Err(e) => problem(e),

@@ -13,7 +13,7 @@ use crate::engine::srs_reviews::{CardFilter, CardsPage};
 use crate::error::ApiError;
 use crate::srs::CardState;
 
-use super::extract::{AdminAuth, StrictJson};
+use super::extract::{AdminAuth, StaffAuth, StrictJson};
 use super::{AppState, detached, json, problem};
 
 /// `POST /api/v1/admin/seasons` (201).
@@ -58,10 +58,10 @@ pub struct SeasonList {
     operation_id = "list_seasons",
     tag = "admin: seasons",
     summary = "List the seasons",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     responses((status = 200, description = "The seasons", body = SeasonList))
 )]
-pub async fn list(State(state): State<AppState>, AdminAuth(_): AdminAuth) -> Response {
+pub async fn list(State(state): State<AppState>, _: StaffAuth) -> Response {
     let items: Vec<SeasonView> = state.engine.seasons().iter().map(SeasonView::of).collect();
     json(
         StatusCode::OK,
@@ -79,18 +79,14 @@ pub async fn list(State(state): State<AppState>, AdminAuth(_): AdminAuth) -> Res
     operation_id = "get_season",
     tag = "admin: seasons",
     summary = "Read a season",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Season id")),
     responses(
         (status = 200, description = "The season", body = SeasonView),
         (status = 404, description = "`NOT_FOUND`: no such season"),
     )
 )]
-pub async fn get(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn get(State(state): State<AppState>, _: StaffAuth, Path(id): Path<String>) -> Response {
     match state.engine.season(&id) {
         Ok(r) => json(StatusCode::OK, &SeasonView::of(&r)),
         Err(e) => problem(e),
@@ -193,7 +189,7 @@ fn card_filter(q: CardParams) -> Result<CardFilter, ApiError> {
     path = "/api/v1/admin/players/{id}/cards",
     tag = "admin: seasons",
     summary = "Every card of a player in a season, with its full state (paginated)",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(("id" = String, Path, description = "Player id"), CardParams),
     responses(
         (status = 200, description = "One page of cards", body = CardsPage),
@@ -204,10 +200,13 @@ fn card_filter(q: CardParams) -> Result<CardFilter, ApiError> {
 )]
 pub async fn player_cards(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
     query: Result<Query<CardParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     let Ok(Query(q)) = query else {
         return problem(ApiError::field("", "unknown or malformed query parameters"));
     };

@@ -23,7 +23,7 @@ use crate::engine::audit_query::{AuditFilter, parse_cursor};
 use crate::error::{ApiError, Code};
 use crate::players::audit::{AuditKind, RESULT_OK};
 
-use super::extract::{AdminAuth, DEVICE_HEADER};
+use super::extract::{DEVICE_HEADER, StaffAuth};
 use super::rate_limit::client_ip;
 use super::{AppState, json, problem};
 
@@ -226,7 +226,7 @@ fn audit_filter(q: AuditParams) -> Result<AuditFilter, ApiError> {
     tag = "admin: players",
     summary = "Security events and the interaction log, newest first (paginated)",
     operation_id = "list_audit",
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
     params(AuditParams),
     responses(
         (status = 200, description = "`{items, next_cursor}`", body = Object),
@@ -235,7 +235,7 @@ fn audit_filter(q: AuditParams) -> Result<AuditFilter, ApiError> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = query else {
@@ -245,8 +245,20 @@ pub async fn list(
         Ok(f) => f,
         Err(e) => return problem(e),
     };
+    if let Some(player) = &filter.player_id
+        && let Err(e) = scope.check(player)
+    {
+        return problem(e);
+    }
     match state.engine.audit_page(filter).await {
-        Ok(page) => json(StatusCode::OK, &page),
+        Ok(mut page) => {
+            // A teacher sees records about the students of their groups only.
+            if !scope.is_all() {
+                page.items
+                    .retain(|r| r.player_id.as_deref().is_some_and(|p| scope.allows(p)));
+            }
+            json(StatusCode::OK, &page)
+        }
         Err(e) => problem(e),
     }
 }

@@ -13,8 +13,10 @@ pub mod audit;
 pub mod content;
 pub mod docs;
 pub mod extract;
+pub mod groups;
 pub mod openapi;
 pub mod rate_limit;
+pub mod reports;
 pub mod reviews;
 pub mod student;
 
@@ -233,6 +235,8 @@ pub fn router(engine: Engine) -> Router {
         .merge(admin_reconcile::routes())
         .merge(audit::routes())
         .merge(admin_privacy::routes())
+        .merge(groups::routes())
+        .merge(reports::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content)
         .split_for_parts();

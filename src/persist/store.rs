@@ -35,6 +35,8 @@ const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempote
 const IDEMPOTENCY_EXPIRY: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("idempotency_expiry");
 // --- end SRS ---
+/// Classes (groups), key: group id; replaced as a whole on change.
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 
 const KEY_FORMAT: &str = "format";
 const KEY_PROGRESS_SEQ: &str = "progress_seq";
@@ -123,6 +125,8 @@ pub struct Batch {
     /// same batch survive).
     pub erased_players: Vec<String>,
     // --- end audit ---
+    /// Replace the whole groups table (groups are few).
+    pub replace_groups: Option<Vec<(String, Vec<u8>)>>,
 }
 
 impl Batch {
@@ -140,6 +144,7 @@ impl Batch {
             + self.cards_deleted.len()
             + self.idempotency.len()
             + self.erased_players.len()
+            + self.replace_groups.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -289,6 +294,7 @@ impl Store {
             txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
             txn.open_table(IDEMPOTENCY_EXPIRY).map_err(redb_err)?;
             crate::persist::audit::create_tables(&txn)?;
+            txn.open_table(GROUPS).map_err(redb_err)?;
         }
         txn.commit().map_err(redb_err)
     }
@@ -392,24 +398,25 @@ impl Store {
     /// [`StoreError::Redb`].
     pub fn student(&self, player_id: &str) -> Result<StudentRows, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
-        let progress = txn.open_table(PROGRESS).map_err(redb_err)?;
-        let start = format!("{player_id}\u{1f}");
-        let end = format!("{player_id}\u{20}");
-        let mut rows = Vec::new();
-        for row in progress
-            .range(start.as_str()..end.as_str())
-            .map_err(redb_err)?
-        {
-            let (k, v) = row.map_err(redb_err)?;
-            let subject = k.value()[start.len()..].to_owned();
-            rows.push((subject, v.value().to_vec()));
-        }
-        let wallets = txn.open_table(WALLETS).map_err(redb_err)?;
-        let wallet = wallets
-            .get(player_id)
-            .map_err(redb_err)?
-            .map(|v| v.value().to_vec());
-        Ok((rows, wallet))
+        student_rows(&txn, player_id)
+    }
+
+    /// Several students' checkpointed rows (as [`Store::student`]), in the order of
+    /// `player_ids`, read in one transaction (reports).
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn students(&self, player_ids: &[&str]) -> Result<Vec<StudentRows>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        player_ids.iter().map(|id| student_rows(&txn, id)).collect()
+    }
+
+    /// Every stored group record.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn groups(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.scan(GROUPS)
     }
 
     /// Every stored season record.
@@ -496,6 +503,9 @@ impl Store {
             }
             commit_srs(&txn, batch)?;
             crate::persist::audit::commit(&txn, &batch.audit)?;
+            if let Some(groups) = &batch.replace_groups {
+                replace_all(&txn, GROUPS, groups)?;
+            }
             // Mirror queue (issue 5): same transaction, so a checkpoint and its queue
             // entries are durable together.
             if batch.rows() > 0 {
@@ -693,6 +703,28 @@ fn erase_players(txn: &redb::WriteTransaction, ids: &[String]) -> Result<(), Sto
         }
     }
     Ok(())
+}
+
+/// One student's progress rows and wallet within a read transaction.
+fn student_rows(txn: &redb::ReadTransaction, player_id: &str) -> Result<StudentRows, StoreError> {
+    let progress = txn.open_table(PROGRESS).map_err(redb_err)?;
+    let start = format!("{player_id}\u{1f}");
+    let end = format!("{player_id}\u{20}");
+    let mut rows = Vec::new();
+    for row in progress
+        .range(start.as_str()..end.as_str())
+        .map_err(redb_err)?
+    {
+        let (k, v) = row.map_err(redb_err)?;
+        let subject = k.value()[start.len()..].to_owned();
+        rows.push((subject, v.value().to_vec()));
+    }
+    let wallets = txn.open_table(WALLETS).map_err(redb_err)?;
+    let wallet = wallets
+        .get(player_id)
+        .map_err(redb_err)?
+        .map(|v| v.value().to_vec());
+    Ok((rows, wallet))
 }
 
 fn replace_all(
