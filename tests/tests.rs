@@ -28,5 +28,8 @@ mod deploy;
 
 mod cdn_readers;
 
+mod cdn_queue;
+mod cdn_s3;
+
 mod mirror;
 mod srs;

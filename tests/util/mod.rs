@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod s3;
 pub mod scenario;
 pub mod server;
 
