@@ -169,6 +169,14 @@ pub enum ObjError {
         /// Why.
         message: String,
     },
+    /// A streamed (multipart) upload failed.
+    #[error("upload of `{key}`: {source}")]
+    Upload {
+        /// The key.
+        key: String,
+        /// The cause (the store's error, as `BufWriter` reports it).
+        source: std::io::Error,
+    },
     /// A local file could not be read.
     #[error("read {path}: {source}")]
     Io {
@@ -346,10 +354,10 @@ impl Bucket {
 }
 
 /// `BufWriter` reports store errors as `io::Error`.
-fn store_io(rel: &str, e: std::io::Error) -> ObjError {
-    ObjError::Key {
+fn store_io(rel: &str, source: std::io::Error) -> ObjError {
+    ObjError::Upload {
         key: rel.to_owned(),
-        message: format!("upload failed: {e}"),
+        source,
     }
 }
 

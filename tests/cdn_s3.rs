@@ -4,7 +4,8 @@
 //! a rebuild uploads only what changed; assets follow; an upload failure (server
 //! unreachable) fails the build, which the queue retries after its backoff and which
 //! then catches up; the server wiring (`[cdn.s3]` from the environment, assets route,
-//! admin builds view).
+//! admin builds view); and the generic `objstore::Bucket` (bytes, small and multipart
+//! files with headers, list, get, delete).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -386,5 +387,94 @@ async fn the_server_uploads_builds_and_assets_configured_from_the_environment() 
             .iter()
             .any(|r| r["kind"] == "upload" && r["state"] == "done" && r.get("plan_id").is_none()),
         "{view}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_puts_bytes_and_files_with_headers_lists_and_deletes() {
+    use memora::objstore::Headers;
+    let Some(s3) = S3Server::start().await else {
+        return skip("a_bucket_puts_bytes_and_files_with_headers_lists_and_deletes");
+    };
+    let name = s3.new_bucket().await;
+    let bucket = Bucket::open(&S3Server::config(&s3.url, &name, "/backups/")).expect("bucket");
+    let headers = |ct: &str| Headers {
+        content_type: ct.to_owned(),
+        cache_control: Some("private, max-age=60".into()),
+    };
+    bucket
+        .put(
+            "notes/a.txt",
+            bytes::Bytes::from_static(b"hello"),
+            &headers("text/plain"),
+        )
+        .await
+        .expect("put bytes");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, b"small file").expect("write");
+    // Above the single-PUT limit (16 MiB): streamed as a multipart upload.
+    let large = dir.path().join("large.bin");
+    let big: Vec<u8> = (0..17 * 1024 * 1024 + 123)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    std::fs::write(&large, &big).expect("write");
+    let sent = bucket
+        .put_file(
+            "snap/small.bin",
+            &small,
+            &headers("application/octet-stream"),
+        )
+        .await
+        .expect("small file");
+    assert_eq!(sent, 10);
+    let sent = bucket
+        .put_file("snap/large.bin", &large, &headers("application/zstd"))
+        .await
+        .expect("large file");
+    assert_eq!(sent, big.len() as u64);
+
+    let mut listed: Vec<(String, u64)> = bucket
+        .list("snap")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| (r.key, r.size))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            ("snap/large.bin".to_owned(), big.len() as u64),
+            ("snap/small.bin".to_owned(), 10)
+        ]
+    );
+    assert_eq!(bucket.list("").await.expect("list all").len(), 3);
+    let (status, ct, cc, body) = s3.get(&name, "backups/snap/large.bin").await;
+    assert_eq!(
+        (status, ct.as_str(), cc.as_str()),
+        (200, "application/zstd", "private, max-age=60")
+    );
+    assert!(body.as_ref() == big.as_slice(), "large body differs");
+    assert_eq!(
+        bucket.get("notes/a.txt").await.expect("get").as_ref(),
+        b"hello"
+    );
+    let (_, ct, ..) = s3.get(&name, "backups/notes/a.txt").await;
+    assert_eq!(ct, "text/plain");
+
+    bucket.delete("snap/small.bin").await.expect("delete");
+    bucket
+        .delete("snap/small.bin")
+        .await
+        .expect("deleting a missing object is fine");
+    assert_eq!(bucket.list("snap").await.expect("list").len(), 1);
+    let err = bucket
+        .put_file("snap/none.bin", &dir.path().join("none"), &headers("x/y"))
+        .await
+        .expect_err("missing file");
+    assert!(
+        matches!(err, memora::objstore::ObjError::Io { .. }),
+        "{err}"
     );
 }
