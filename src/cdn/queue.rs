@@ -348,6 +348,10 @@ impl Builds {
                     (None, None) => {}
                 }
                 record.state = BuildState::Done;
+                if self.uploader.as_ref().is_some_and(|u| u.pending() == 0) {
+                    // Everything is uploaded: a dead upload-only job has nothing left.
+                    st.dead.retain(|_, r| r.kind != BuildKind::Upload);
+                }
             }
             Err(e) => {
                 record.error = Some(e.clone());
