@@ -243,6 +243,30 @@ async fn builds_upload_changed_files_manifest_last_then_deletions() {
         .await;
     assert_eq!(status, 404);
     assert_mirrors(&s3, &bucket_name, &root).await;
+
+    // A restarted server reconciles: identical files (MD5 = ETag) are not put again,
+    // a stray object below an uploaded folder is deleted, a local file missing remotely
+    // is put.
+    real.put(
+        "lessons/stray.json",
+        bytes::Bytes::from_static(b"{}"),
+        &memora::objstore::Headers {
+            content_type: "application/json".into(),
+            cache_control: None,
+        },
+    )
+    .await
+    .expect("stray object");
+    real.delete("lessons/ch-l-002.json").await.expect("delete");
+    let restarted = Uploader::new(real.clone(), &root, options()).expect("uploader");
+    assert!(restarted.needs_full_sync());
+    let report = tokio::task::spawn_blocking(move || restarted.flush_blocking())
+        .await
+        .expect("join")
+        .expect("reconcile");
+    assert!(report.full_sync);
+    assert_eq!((report.uploaded, report.deleted), (1, 1), "{report:?}");
+    assert_mirrors(&s3, &bucket_name, &root).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
