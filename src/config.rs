@@ -32,11 +32,15 @@ const SECTIONS: &[&str] = &[
     "mirror",
     "reconcile",
     "audit",
+    "cdn",
 ];
 
-/// Keys whose values are secrets: redacted by `print-config`. S3 keys join this list
-/// when they land.
-const SECRET_KEYS: &[(&str, &str)] = &[("mirror", "url")];
+/// Keys whose values are secrets: redacted by `print-config` (dotted section, key).
+const SECRET_KEYS: &[(&str, &str)] = &[
+    ("mirror", "url"),
+    ("cdn.s3", crate::objstore::SECRET_FIELDS[0]),
+    ("cdn.s3", crate::objstore::SECRET_FIELDS[1]),
+];
 
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +72,23 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     /// `[audit]`
     pub audit: AuditConfig,
+    /// `[cdn]`
+    pub cdn: CdnConfig,
+}
+
+/// `[cdn]`: optional upload of the compiled files and assets to S3-compatible storage
+/// (content.md "Compiled files"; `cdn::upload`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdnConfig {
+    /// Uploads in flight at once.
+    pub upload_concurrency: usize,
+    /// `Cache-Control` of every uploaded file except the manifests.
+    pub cache_control: String,
+    /// `Cache-Control` of `plans/{plan}/manifest.json`, the one unversioned entry point.
+    pub manifest_cache_control: String,
+    /// `[cdn.s3]`: the bucket; an empty `bucket` turns uploads off.
+    pub s3: crate::objstore::S3Config,
 }
 
 /// `[reconcile]`: the sampled consistency check of memory, redb and the mirror (srs.md
@@ -662,6 +683,36 @@ impl Config {
         )?;
         // --- end mirror ---
         check(
+            (1..=256).contains(&self.cdn.upload_concurrency),
+            "cdn.upload_concurrency",
+            "must be between 1 and 256",
+        )?;
+        for (key, value) in [
+            ("cdn.cache_control", &self.cdn.cache_control),
+            (
+                "cdn.manifest_cache_control",
+                &self.cdn.manifest_cache_control,
+            ),
+        ] {
+            check(
+                axum::http::HeaderValue::from_str(value).is_ok(),
+                key,
+                "not a valid header value",
+            )?;
+        }
+        if let Some((field, message)) = self.cdn.s3.problem() {
+            return Err(ConfigError::Value {
+                key: match field {
+                    "endpoint" => "cdn.s3.endpoint",
+                    "region" => "cdn.s3.region",
+                    "prefix" => "cdn.s3.prefix",
+                    "secret_access_key" => "cdn.s3.secret_access_key",
+                    _ => "cdn.s3.bucket",
+                },
+                message,
+            });
+        }
+        check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
             "log.level",
             "not a valid tracing filter",
@@ -681,8 +732,11 @@ impl Config {
             Err(e) => return format!("# cannot render configuration: {e}\n"),
         };
         for (section, key) in SECRET_KEYS {
-            if let Some(v) = value
-                .get_mut(section)
+            let mut table = Some(&mut value);
+            for part in section.split('.') {
+                table = table.and_then(|t| t.get_mut(part));
+            }
+            if let Some(v) = table
                 .and_then(|s| s.as_table_mut())
                 .and_then(|t| t.get_mut(*key))
                 && v.as_str().is_some_and(|s| !s.is_empty())
@@ -868,6 +922,46 @@ mod tests {
         let err = Config::load(None, env(&[("MEMORA_MIRROR__URL", "postgres://x")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("mirror.url"), "{err}");
+    }
+
+    #[test]
+    fn s3_keys_come_from_env_and_files_and_are_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("s3-secret");
+        std::fs::write(&secret, "wJalrXUtnFEMI-secret\n").expect("write");
+        let c = Config::load(
+            None,
+            env(&[
+                ("MEMORA_CDN__S3__BUCKET", "school-cdn"),
+                ("MEMORA_CDN__S3__ENDPOINT", "http://127.0.0.1:9000"),
+                ("MEMORA_CDN__S3__ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                (
+                    "MEMORA_CDN__S3__SECRET_ACCESS_KEY_FILE",
+                    secret.to_str().expect("utf8"),
+                ),
+            ]),
+        )
+        .expect("config");
+        assert!(c.cdn.s3.enabled());
+        assert_eq!(c.cdn.s3.secret_access_key, "wJalrXUtnFEMI-secret");
+        let printed = c.to_redacted_toml();
+        assert!(printed.contains("school-cdn"), "{printed}");
+        for secret in ["AKIDEXAMPLE", "wJalrXUtnFEMI"] {
+            assert!(!printed.contains(secret), "{printed}");
+            assert!(!format!("{c:?}").contains(secret));
+        }
+        let err = Config::load(
+            None,
+            env(&[
+                ("MEMORA_CDN__S3__BUCKET", "b"),
+                ("MEMORA_CDN__S3__ENDPOINT", "http://s3.example.com"),
+            ]),
+        )
+        .expect_err("plain http to a remote host");
+        assert!(err.to_string().contains("cdn.s3.endpoint"), "{err}");
+        let off = Config::load(None, env(&[])).expect("config");
+        assert!(!off.cdn.s3.enabled());
+        assert_eq!(off.cdn.cache_control, "public, max-age=300");
     }
 
     #[test]

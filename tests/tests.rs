@@ -28,8 +28,11 @@ mod deploy;
 
 mod cdn_readers;
 
+mod cdn_queue;
+mod cdn_s3;
 mod degraded;
 mod groups;
+
 mod mirror;
 mod openapi;
 mod reconcile;

@@ -1,7 +1,8 @@
 //! Media referenced by content (`image`, `badge_image`, files in stage configs):
 //! `PUT|DELETE /api/v1/admin/assets/{path}` stores them under the output root's
 //! `assets/` folder, where `/content/assets/{path}` serves them and uploads pick them up
-//! with the rest (content.md "Compiled files"). Builds never touch `assets/`.
+//! with the rest (content.md "Compiled files"; a change queues an upload-only job when
+//! `[cdn.s3]` is configured). Builds never touch `assets/`.
 
 use std::path::PathBuf;
 
@@ -112,6 +113,9 @@ pub async fn put_asset(
             .map(|()| existed)
     })
     .await;
+    if matches!(written, Ok(Ok(_))) {
+        uploaded_later(&state, &path);
+    }
     match written {
         Ok(Ok(existed)) => json(
             if existed {
@@ -168,12 +172,24 @@ pub async fn delete_asset(
         RealDisk.remove(&full).map(|()| true)
     })
     .await;
+    if matches!(removed, Ok(Ok(true))) {
+        uploaded_later(&state, &path);
+    }
     match removed {
         Ok(Ok(true)) => StatusCode::NO_CONTENT.into_response(),
         Ok(Ok(false)) => problem(ApiError::new(Code::NotFound, format!("no asset `{path}`"))),
         Ok(Err(e)) => problem(ApiError::storage(e)),
         Err(e) => problem(ApiError::internal(e)),
     }
+}
+
+/// Queues the asset's upload (or remote deletion) when `[cdn.s3]` is configured.
+fn uploaded_later(state: &AppState, path: &str) {
+    state.engine.builds().files_changed(
+        [format!("{ASSETS_DIR}/{path}")],
+        "asset",
+        state.engine.now(),
+    );
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod openapi;
+pub mod s3;
 pub mod scenario;
 pub mod server;
 
