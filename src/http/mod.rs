@@ -352,6 +352,7 @@ async fn ready(State(state): State<AppState>) -> Response {
     let journal_ok = engine.journal_healthy();
     let ready = engine.is_ready();
     let degraded = engine.degraded_status();
+    let builds = engine.builds().summary();
     let status = match (ready, !degraded.degraded) {
         (false, _) => "recovering",
         (true, true) => "ready",
@@ -372,7 +373,10 @@ async fn ready(State(state): State<AppState>) -> Response {
             "redb": if degraded.checkpoint_failures == 0 { "ok" } else { "failing" },
             "disk": if degraded.reasons.contains(&crate::engine::degraded::Reason::LowDisk) { "low" } else { "ok" },
             "mirror": mirror_component,
+            // A warning component: dead builds never make the server unready.
+            "content_build": if builds.dead > 0 { "dead_builds" } else if builds.retrying > 0 { "retrying" } else { "ok" },
         },
+        "builds": builds,
         "degraded": degraded,
         "mirror": mirror,
         "recovery": engine.recovery(),
