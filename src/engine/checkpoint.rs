@@ -200,27 +200,34 @@ impl Engine {
                 keys.push(log::SEASONS.to_owned());
             }
             keys.extend(audit_mirror_gone.iter().cloned());
+            keys.extend(batch.audit.records.iter().map(|(id, record)| {
+                log::audit_key(&crate::players::audit::time_key(record.at_ms, *id))
+            }));
             batch.mirror_keys = Some(keys);
         }
         // --- end mirror ---
-        if let Err(e) = inner.store.commit(&batch) {
-            self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
-            self.restore_srs_dirty(srs_taken);
-            if batch.replace_groups.is_some() {
-                self.restore_groups_dirty();
+        let rows = batch.rows();
+        let extra_keys = match inner.store.commit(&batch) {
+            Ok(n) => n,
+            Err(e) => {
+                self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
+                self.restore_srs_dirty(srs_taken);
+                if batch.replace_groups.is_some() {
+                    self.restore_groups_dirty();
+                }
+                let mut dirty = inner.dirty.lock();
+                dirty.progress.extend(taken.progress);
+                dirty.wallets.extend(taken.wallets);
+                dirty.players.extend(taken.players);
+                dirty.sessions.extend(taken.sessions);
+                dirty.catalog |= taken.catalog;
+                tracing::error!(error = %e, "checkpoint failed; will retry");
+                return Err(e.to_string());
             }
-            let mut dirty = inner.dirty.lock();
-            dirty.progress.extend(taken.progress);
-            dirty.wallets.extend(taken.wallets);
-            dirty.players.extend(taken.players);
-            dirty.sessions.extend(taken.sessions);
-            dirty.catalog |= taken.catalog;
-            tracing::error!(error = %e, "checkpoint failed; will retry");
-            return Err(e.to_string());
-        }
+        };
         self.audit_checkpointed(std::mem::take(&mut batch.audit), Vec::new(), true);
-        if batch.rows() > 0 {
-            let queued = batch.mirror_keys.as_ref().map_or(0, Vec::len) as u64;
+        if rows > 0 {
+            let queued = (batch.mirror_keys.as_ref().map_or(0, Vec::len) + extra_keys) as u64;
             inner
                 .mirror
                 .checkpoint_written(queued, self.now().as_millisecond());
@@ -242,7 +249,7 @@ impl Engine {
             seq,
             progress,
             wallets,
-            rows: batch.rows(),
+            rows,
             segments_deleted,
             duration_ms: started.elapsed().as_millis() as u64,
             finished_at: self.now().to_string(),
