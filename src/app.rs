@@ -33,6 +33,7 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(crate::persist::mirror::run(engine, rx))
     };
+    let upkeep = tokio::spawn(crate::observe::run_upkeep(stop_rx.clone()));
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -47,6 +48,7 @@ pub async fn serve(
     let _ = checkpoints.await;
     let _ = builds.await;
     let _ = mirror.await;
+    let _ = upkeep.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "log",
     "content",
     "mirror",
+    "metrics",
 ];
 
 /// Keys whose values are secrets: redacted by `print-config`. S3 keys join this list
@@ -62,6 +63,17 @@ pub struct Config {
     pub content: ContentConfig,
     /// `[mirror]`
     pub mirror: MirrorConfig,
+    /// `[metrics]`
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the Prometheus endpoint (operations.md "Observability").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` and count and time every request; false: `/metrics` is 404
+    /// and nothing is recorded.
+    pub enabled: bool,
 }
 
 // --- mirror (issue 5) ---

@@ -19,7 +19,7 @@ use crate::content::Catalog;
 use crate::content::compile::{Stamp, compile_plan, is_published, live_lesson_paths};
 
 pub use disk::{Disk, RealDisk};
-pub use queue::{BuildRecord, BuildState, Builds, BuildsView};
+pub use queue::{BuildCounts, BuildRecord, BuildState, Builds, BuildsView};
 pub use writer::{BuildError, WriteReport, Writer};
 
 /// What a build of one plan did.

@@ -81,6 +81,19 @@ struct QueueState {
     history: VecDeque<BuildRecord>,
     dead: BTreeMap<String, BuildRecord>,
     next_id: u64,
+    /// Builds started and not yet finished (waiting for the writer or writing).
+    running: usize,
+}
+
+/// How many builds wait, run and are dead (`/readyz`, metrics, the engine report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BuildCounts {
+    /// Waiting (debounce or retry backoff).
+    pub queued: usize,
+    /// Running.
+    pub running: usize,
+    /// Dead (failed every retry).
+    pub dead: usize,
 }
 
 /// The build service: the writer (one build at a time) and the queue.
@@ -209,6 +222,8 @@ impl Builds {
     ) -> BuildRecord {
         record.state = BuildState::Running;
         record.started_at = Some(now());
+        self.state.lock().running += 1;
+        let clock = std::time::Instant::now();
         let result = {
             let mut writer = self.writer.lock();
             build_plan(&mut writer, catalog, &record.plan_id, now())
@@ -216,6 +231,7 @@ impl Builds {
         let finished = now();
         record.finished_at = Some(finished);
         let mut st = self.state.lock();
+        st.running = st.running.saturating_sub(1);
         match result {
             Ok(report) => {
                 tracing::info!(plan = %record.plan_id, outcome = report.outcome, written = report.write.written, deleted = report.write.deleted, ms = report.duration_ms, "content build");
@@ -252,6 +268,13 @@ impl Builds {
         }
         st.history.push_front(record.clone());
         st.history.truncate(HISTORY);
+        drop(st);
+        let outcome = match record.state {
+            BuildState::Done => "done",
+            BuildState::Dead => "dead",
+            _ => "failed",
+        };
+        crate::observe::content_build(outcome, clock.elapsed());
         record
     }
 
@@ -265,6 +288,16 @@ impl Builds {
         drop(st);
         self.notify.notify_one();
         Some(record)
+    }
+
+    /// How many builds wait, run and are dead.
+    pub fn counts(&self) -> BuildCounts {
+        let st = self.state.lock();
+        BuildCounts {
+            queued: st.pending.len(),
+            running: st.running,
+            dead: st.dead.len(),
+        }
     }
 
     /// The queue, history and dead builds.

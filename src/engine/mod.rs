@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod admin_players;
 pub mod builds;
+pub mod census;
 pub mod checkpoint;
 pub mod content_ops;
 pub mod event;
@@ -137,6 +138,8 @@ pub(crate) struct Inner {
     pub recovery: RecoveryReport,
     pub completions: AtomicU64,
     pub last_checkpoint: Mutex<Option<checkpoint::CheckpointReport>>,
+    /// The last checkpoint of each stream (observability).
+    pub checkpoints: Mutex<checkpoint::CheckpointHistory>,
     /// A hash verified against for unknown emails (same cost as real ones).
     pub dummy_hash: std::sync::OnceLock<String>,
     /// Compiled-content builds (engine/builds.rs).
@@ -157,6 +160,9 @@ impl Engine {
     /// [`OpenError`] when the store is locked or newer, or the journal is corrupt.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, OpenError> {
         let started = Instant::now();
+        if config.metrics.enabled {
+            crate::observe::install();
+        }
         let data_dir = config.storage.data_dir.clone();
         let store = Store::open(&data_dir.join(REDB_FILE))?;
         let meta = store.meta()?;
@@ -199,6 +205,7 @@ impl Engine {
             recovery: RecoveryReport::default(),
             completions: AtomicU64::new(0),
             last_checkpoint: Mutex::new(None),
+            checkpoints: Mutex::new(checkpoint::CheckpointHistory::default()),
             dummy_hash: std::sync::OnceLock::new(),
             srs: srs_ops::SrsState::new(),
         };

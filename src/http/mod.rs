@@ -9,6 +9,7 @@ pub mod admin_seasons;
 pub mod assets;
 pub mod content;
 pub mod extract;
+pub mod observe;
 pub mod rate_limit;
 pub mod reviews;
 pub mod student;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -157,7 +158,7 @@ pub fn router(engine: Engine) -> Router {
         .layer(DefaultBodyLimit::max(config.http.admin_body_limit_bytes));
     let mut api = Router::new()
         .route("/healthz", get(health))
-        .route("/readyz", get(ready))
+        .route("/readyz", get(observe::ready))
         .route("/api/v1/auth/login", post(student::login))
         .route("/api/v1/auth/logout", post(student::logout))
         .route("/api/v1/auth/session", get(student::session))
@@ -244,6 +245,7 @@ pub fn router(engine: Engine) -> Router {
             get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
         )
         .merge(admin_jobs::routes())
+        .merge(observe::routes(config.metrics.enabled))
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {
@@ -252,7 +254,8 @@ pub fn router(engine: Engine) -> Router {
             get(student::bench_progress),
         );
     }
-    api.fallback(not_found)
+    let api = api
+        .fallback(not_found)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -277,7 +280,13 @@ pub fn router(engine: Engine) -> Router {
                     let player = res.extensions().get::<PlayerId>().map(|p| p.0.as_str()).unwrap_or("-");
                     tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, player, "answered");
                 }),
-        )
+        );
+    // Request metrics are the outermost layer: they also count timeouts (408).
+    if config.metrics.enabled {
+        api.layer(observe::TrackLayer)
+    } else {
+        api
+    }
 }
 
 /// The router answering while the engine recovers: `/healthz` 200, `/readyz` 503
@@ -312,41 +321,4 @@ async fn not_found() -> Response {
 
 async fn health() -> Response {
     json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
-}
-
-async fn ready(State(state): State<AppState>) -> Response {
-    let engine = &state.engine;
-    let journal_ok = engine.journal_healthy();
-    let ready = engine.is_ready();
-    let status = match (ready, journal_ok) {
-        (false, _) => "recovering",
-        (true, true) => "ready",
-        (true, false) => "degraded",
-    };
-    // The mirror is a warning component: it never makes the server unready.
-    let mirror = engine.mirror_status();
-    let mirror_component = match &mirror {
-        None => "disabled",
-        Some(m) if m.state == "unreachable" => "unreachable",
-        Some(m) if m.lag_rows > 0 => "lagging",
-        Some(_) => "ok",
-    };
-    let body = serde_json::json!({
-        "status": status,
-        "components": {
-            "journal": if journal_ok { "ok" } else { "failing" },
-            "redb": "ok",
-            "mirror": mirror_component,
-        },
-        "mirror": mirror,
-        "recovery": engine.recovery(),
-    });
-    json(
-        if ready {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        &body,
-    )
 }
