@@ -1,7 +1,8 @@
 //! Observability through HTTP (operations.md "Observability", api.md): `/metrics` in
 //! Prometheus text format with every series after a small workload, `GET
 //! /api/v1/admin/engine` with the figures of that workload, and `/readyz` with its
-//! components, including a dead content build as a warning.
+//! components, including a dead content build as a warning and a disk under
+//! `storage.min_free_bytes` as degraded (200, not 503).
 //!
 //! The metrics recorder is process-wide and tests run in parallel, so counters are
 //! compared as "grew by at least what this test did", and the tests that scrape take
@@ -267,7 +268,7 @@ async fn metrics_expose_every_series_after_a_workload() {
         assert_eq!(value(&after, name, &[]), 0.0, "{name}");
         assert_eq!(types.get(name).map(String::as_str), Some("gauge"), "{name}");
     }
-    for state in ["queued", "running", "dead"] {
+    for state in ["queued", "running", "retrying", "dead"] {
         assert!(
             after.iter().any(|s| s.name == "memora_content_builds"
                 && s.labels.get("state").map(String::as_str) == Some(state)),
@@ -291,6 +292,13 @@ async fn metrics_expose_every_series_after_a_workload() {
         ("memora_degraded", "gauge"),
         ("memora_rate_limit_rejections_total", "counter"),
         ("memora_content_builds", "gauge"),
+        ("memora_degraded_reason", "gauge"),
+        ("memora_mirror_lag_seconds", "gauge"),
+        ("memora_mirror_lag_rows", "gauge"),
+        ("memora_content_builds_total", "counter"),
+        ("memora_reconcile_runs_total", "counter"),
+        ("memora_reconcile_discrepancies_total", "counter"),
+        ("memora_reconcile_discrepancy_rate", "gauge"),
     ] {
         assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
     }
@@ -338,7 +346,7 @@ async fn engine_report_shows_the_workload() {
         None,
     )
     .await;
-    assert_eq!(status, 403, "admins only");
+    assert_eq!(status, 403, "staff only");
     assert_eq!(app.api.status_of("/api/v1/admin/engine").await, 401);
 
     let (status, before) = call(&app.api, Method::GET, "/api/v1/admin/engine", &admin, None).await;
@@ -356,7 +364,8 @@ async fn engine_report_shows_the_workload() {
     let (_, report) = call(&app.api, Method::GET, "/api/v1/admin/engine", &admin, None).await;
 
     assert_eq!(report["ready"], true);
-    assert_eq!(report["degraded"], false);
+    assert_eq!(report["degraded"]["degraded"], false);
+    assert_eq!(report["degraded"]["reasons"], json!([]));
     // A student's state is loaded on first access: one more student reading progress
     // is one more in memory.
     let loaded = report["students_in_memory"].as_u64().expect("students");
@@ -423,6 +432,7 @@ async fn engine_report_shows_the_workload() {
     assert_eq!(checkpoints["progress_interval_secs"], 30);
 
     assert!(report["mirror"].is_null());
+    assert!(report["reconcile"].is_null(), "no reconciliation ran");
     assert_eq!(report["builds"]["dead"], 0);
     assert!(report["jobs"].is_array());
     assert!(report["redb"]["file_bytes"].as_u64().expect("redb") > 0);
@@ -549,4 +559,57 @@ async fn metrics_can_be_turned_off() {
     let (status, _) = call(&app.api, Method::GET, "/api/v1/admin/engine", &admin, None).await;
     assert_eq!(status, 200);
     assert_eq!(app.api.status_of("/readyz").await, 200);
+}
+
+#[tokio::test]
+async fn low_disk_is_degraded_in_readyz_metrics_and_the_engine_report() {
+    let mut app = TestApp::start().await;
+    let admin = app.admin().await;
+    // Restart with a threshold no disk meets: degraded from the start.
+    app.set_env("MEMORA_STORAGE__MIN_FREE_BYTES", "1000000000000000000");
+    app.restart().await;
+
+    let resp = reqwest::get(format!("{}/readyz", app.api.base))
+        .await
+        .expect("readyz");
+    assert_eq!(resp.status(), 200, "degraded is not unready");
+    let ready: Value = resp.json().await.expect("json");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["components"]["disk"]["status"], "failing", "{ready}");
+    assert_eq!(ready["components"]["journal"]["status"], "ok");
+    assert_eq!(ready["degraded"]["reasons"], json!(["low_disk"]));
+    assert!(ready["builds"]["queued"].is_u64(), "{ready}");
+    assert!(
+        ready["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("min_free_bytes"))),
+        "{ready}"
+    );
+
+    let (status, report) = call(&app.api, Method::GET, "/api/v1/admin/engine", &admin, None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["degraded"]["degraded"], true);
+    assert_eq!(report["degraded"]["reasons"], json!(["low_disk"]));
+
+    let _scrape = SCRAPE.lock().await;
+    let (samples, types) = scrape(&app.api).await;
+    assert_eq!(value(&samples, "memora_degraded", &[]), 1.0);
+    assert_eq!(
+        value(&samples, "memora_degraded_reason", &[("reason", "low_disk")]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "memora_degraded_reason",
+            &[("reason", "journal_failing")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        types.get("memora_degraded_reason").map(String::as_str),
+        Some("gauge")
+    );
 }

@@ -1,62 +1,114 @@
 //! Observability routes (operations.md "Observability", api.md): `GET /metrics`
-//! (Prometheus text), `GET /api/v1/admin/engine` (the engine report), the `/readyz`
-//! handler, and the layer that counts and times every request by matched route.
+//! (Prometheus text), `GET /api/v1/admin/engine` (the engine report), `GET /readyz`
+//! (per-component readiness), and the layer that counts and times every request by
+//! matched route.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tower::{Layer, Service};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::extract::AdminAuth;
-use super::{AppState, json};
+use crate::error::{ApiError, Code};
+use crate::observe::ready::Readiness;
+use crate::observe::report::EngineReport;
 
-/// This module's routes (`/readyz` stays in the main route table); `/metrics` only
-/// with `metrics.enabled`.
-pub fn routes(metrics_enabled: bool) -> Router<AppState> {
-    let router = Router::new().route("/api/v1/admin/engine", get(engine));
-    if metrics_enabled {
-        router.route("/metrics", get(metrics))
-    } else {
-        router
-    }
+use super::extract::StaffAuth;
+use super::{AppState, json, problem};
+
+/// The content type of the Prometheus text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// This module's routes. `/metrics` is always routed (and documented); with
+/// `metrics.enabled = false` it answers 404.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(engine))
 }
 
 /// `GET /metrics`: the Prometheus text exposition (format 0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    summary = "Prometheus metrics",
+    description = "The Prometheus text exposition (format 0.0.4): requests and latency per \
+route, journal fsync latency and batch size, events, checkpoint duration and size, \
+students and cards in memory, memory estimate, mirror lag (seconds and rows), builds, \
+degraded state, reconciliation discrepancy rate, rate-limit rejections (README \
+\"Monitoring\" lists every series). Public like `/healthz`: restrict it at the reverse \
+proxy if needed.",
+    responses(
+        (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 404, description = "`NOT_FOUND`: metrics are turned off (`metrics.enabled = false`)"),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.engine.config().metrics.enabled {
+        return problem(ApiError::new(
+            Code::NotFound,
+            "Metrics are turned off (metrics.enabled = false)",
+        ));
+    }
     let engine = state.engine.clone();
     // The census walks every student in memory: keep it off the async threads.
     let body = match tokio::task::spawn_blocking(move || crate::observe::render(&engine)).await {
         Ok(body) => body,
-        Err(e) => return super::problem(crate::error::ApiError::internal(e)),
+        Err(e) => return problem(ApiError::internal(e)),
     };
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(PROMETHEUS_TEXT),
     );
     response
 }
 
 /// `GET /api/v1/admin/engine`: students in memory, memory estimate, cards by season,
-/// journal, checkpoints, mirror, degraded state, build queue, jobs and task runs.
-pub async fn engine(State(state): State<AppState>, _: AdminAuth) -> Response {
+/// journal (size, fsync latency), checkpoints, mirror and its lag, degraded state,
+/// build queue, reconciliation, jobs and each periodic task's last run.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/engine",
+    tag = "admin: engine",
+    summary = "The engine report: memory, journal, checkpoints, mirror, degraded state, tasks",
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
+    responses((status = 200, description = "The report", body = EngineReport))
+)]
+pub async fn engine(State(state): State<AppState>, _: StaffAuth) -> Response {
     let engine = state.engine.clone();
     match tokio::task::spawn_blocking(move || crate::observe::report::engine_report(&engine)).await
     {
         Ok(report) => json(StatusCode::OK, &report),
-        Err(e) => super::problem(crate::error::ApiError::internal(e)),
+        Err(e) => problem(ApiError::internal(e)),
     }
 }
 
-/// `GET /readyz`: 200 once recovered while the journal accepts writes, else 503; the
-/// body lists every component's status and the warnings.
+/// `GET /readyz`: 200 once recovered — with `"status": "degraded"` while writes are
+/// refused — and 503 only while recovering; the body lists every component's status
+/// and the warnings.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness, per component",
+    description = "`status` is `ready`, `degraded` (storage cannot make writes durable: \
+writes are refused with 503, reads are served) or `recovering`. Each component (journal, \
+redb, disk, mirror, content build) is `ok`, `warning`, `failing` or `disabled`, with a \
+`detail` when not `ok` and its figures; only recovery makes the answer 503.",
+    responses(
+        (status = 200, description = "Ready, or degraded", body = Readiness),
+        (status = 503, description = "Recovering: the journal is being replayed", body = Object, content_type = "application/json"),
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let readiness = crate::observe::ready::readiness(&state.engine);
     json(

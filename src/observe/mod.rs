@@ -20,6 +20,7 @@ use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::engine::Engine;
+use crate::engine::degraded::Reason;
 
 /// Metric names. Units are part of the names (`_seconds`, `_bytes`, `_total`…).
 pub mod names {
@@ -71,14 +72,29 @@ pub mod names {
     pub const BUILDS: &str = "memora_content_builds_total";
     /// Histogram: content build wall time.
     pub const BUILD_DURATION: &str = "memora_content_build_duration_seconds";
-    /// Gauge: content builds by `state` (`queued`, `running`, `dead`).
+    /// Gauge: content builds by `state` (`queued`, `running`, `retrying`, `dead`).
     pub const BUILD_QUEUE: &str = "memora_content_builds";
-    /// Gauge: 1 while the engine is degraded (journal not accepting durable writes).
+    /// Gauge: compiled files waiting to be uploaded to `[cdn.s3]`.
+    pub const UPLOAD_PENDING: &str = "memora_content_upload_pending_files";
+    /// Gauge: 1 while the engine is degraded (writes refused: srs.md "Degraded mode").
     pub const DEGRADED: &str = "memora_degraded";
+    /// Gauge: 1 for each current reason of the degraded state, by `reason`
+    /// (`journal_failing`, `low_disk`, `checkpoints_failing`).
+    pub const DEGRADED_REASON: &str = "memora_degraded_reason";
+    /// Gauge: free bytes on the data directory's file system at the last check.
+    pub const DISK_FREE: &str = "memora_data_disk_free_bytes";
+    /// Counter: reconciliation runs.
+    pub const RECONCILE_RUNS: &str = "memora_reconcile_runs_total";
+    /// Counter: discrepancies found by reconciliations.
+    pub const RECONCILE_DISCREPANCIES: &str = "memora_reconcile_discrepancies_total";
+    /// Gauge: discrepancy (mismatch) rate of the last reconciliation (0–1; 0 before the
+    /// first run).
+    pub const RECONCILE_RATE: &str = "memora_reconcile_discrepancy_rate";
     /// Gauge: 1 once recovery finished.
     pub const READY: &str = "memora_ready";
     /// Counter: requests refused by a rate limit, by `limit` (`login_ip`,
-    /// `login_account`, `completions`, `reviews`, `reads`).
+    /// `login_account`, `completions`, `reviews`, `reads`, and `cold_load` for the
+    /// loads of students from redb refused while degraded).
     pub const RATE_LIMITED: &str = "memora_rate_limit_rejections_total";
     /// Gauge: background jobs running.
     pub const JOBS_ACTIVE: &str = "memora_jobs_active";
@@ -226,11 +242,27 @@ fn describe() {
     describe_histogram!(BUILD_DURATION, Unit::Seconds, "Content build wall time");
     describe_gauge!(
         BUILD_QUEUE,
-        "Content builds by state (queued, running, dead)"
+        "Content builds by state (queued, running, retrying, dead)"
     );
+    describe_gauge!(UPLOAD_PENDING, "Compiled files waiting to be uploaded");
     describe_gauge!(
         DEGRADED,
-        "1 while the journal does not accept durable writes"
+        "1 while storage cannot make writes durable (writes refused)"
+    );
+    describe_gauge!(DEGRADED_REASON, "1 for each current reason of degraded mode");
+    describe_gauge!(
+        DISK_FREE,
+        Unit::Bytes,
+        "Free bytes on the data directory's file system"
+    );
+    describe_counter!(RECONCILE_RUNS, "Reconciliation runs");
+    describe_counter!(
+        RECONCILE_DISCREPANCIES,
+        "Discrepancies found by reconciliations"
+    );
+    describe_gauge!(
+        RECONCILE_RATE,
+        "Discrepancy rate of the last reconciliation (0-1)"
     );
     describe_gauge!(READY, "1 once recovery finished");
     describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by limit");
@@ -243,6 +275,7 @@ fn describe() {
         "completions",
         "reviews",
         "reads",
+        "cold_load",
     ] {
         metrics::counter!(RATE_LIMITED, "limit" => limit).increment(0);
     }
@@ -256,6 +289,8 @@ fn describe() {
     }
     metrics::counter!(EVENTS).increment(0);
     metrics::counter!(JOURNAL_FAILED_BATCHES).increment(0);
+    metrics::counter!(RECONCILE_RUNS).increment(0);
+    metrics::counter!(RECONCILE_DISCREPANCIES).increment(0);
 }
 
 /// Installs the process-wide recorder on first call; later calls do nothing. Returns
@@ -313,7 +348,19 @@ fn set_engine_gauges(engine: &Engine) {
     let journal = engine.journal_stats();
     gauge!(JOURNAL_BYTES).set(journal.bytes as f64);
     gauge!(JOURNAL_SEGMENTS).set(journal.segments as f64);
-    gauge!(DEGRADED).set(if engine.journal_healthy() { 0.0 } else { 1.0 });
+    gauge!(DEGRADED).set(if engine.is_degraded() { 1.0 } else { 0.0 });
+    let degraded = engine.degraded_status();
+    for reason in [
+        Reason::JournalFailing,
+        Reason::LowDisk,
+        Reason::CheckpointsFailing,
+    ] {
+        let on = degraded.reasons.contains(&reason);
+        gauge!(DEGRADED_REASON, "reason" => reason.as_str()).set(if on { 1.0 } else { 0.0 });
+    }
+    if let Some(free) = degraded.free_bytes {
+        gauge!(DISK_FREE).set(free as f64);
+    }
     gauge!(READY).set(if engine.is_ready() { 1.0 } else { 0.0 });
     let mirror = engine.mirror_status();
     gauge!(MIRROR_ENABLED).set(if mirror.is_some() { 1.0 } else { 0.0 });
@@ -323,10 +370,16 @@ fn set_engine_gauges(engine: &Engine) {
     gauge!(MIRROR_LAG_SECONDS).set(lag_s as f64);
     gauge!(MIRROR_LAG_ROWS).set(lag_rows as f64);
     gauge!(MIRROR_UNREACHABLE).set(if unreachable { 1.0 } else { 0.0 });
-    let builds = engine.builds().counts();
+    let builds = engine.builds().summary();
     gauge!(BUILD_QUEUE, "state" => "queued").set(builds.queued as f64);
     gauge!(BUILD_QUEUE, "state" => "running").set(builds.running as f64);
+    gauge!(BUILD_QUEUE, "state" => "retrying").set(builds.retrying as f64);
     gauge!(BUILD_QUEUE, "state" => "dead").set(builds.dead as f64);
+    gauge!(UPLOAD_PENDING).set(builds.upload_pending as f64);
+    let rate = engine
+        .last_reconcile()
+        .map_or(0.0, |last| last.discrepancy_rate);
+    gauge!(RECONCILE_RATE).set(rate);
     gauge!(JOBS_ACTIVE).set(engine.jobs().active().len() as f64);
 }
 
@@ -436,6 +489,14 @@ pub fn checkpoint(stream: &'static str, took: Duration, written: Option<(usize, 
 pub fn content_build(result: &'static str, took: Duration) {
     metrics::counter!(names::BUILDS, "result" => result).increment(1);
     metrics::histogram!(names::BUILD_DURATION).record(took.as_secs_f64());
+}
+
+/// Records a finished reconciliation.
+pub fn reconcile(summary: &crate::engine::reconcile::ReconcileSummary) {
+    metrics::counter!(names::RECONCILE_RUNS).increment(1);
+    metrics::counter!(names::RECONCILE_DISCREPANCIES)
+        .increment(summary.discrepancies_found as u64);
+    metrics::gauge!(names::RECONCILE_RATE).set(summary.discrepancy_rate);
 }
 
 /// Records a request refused by the rate limit `limit`.

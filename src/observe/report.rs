@@ -1,28 +1,33 @@
 //! The answer of `GET /api/v1/admin/engine` (api.md "engine", operations.md "Runtime
 //! behaviour"): what is in memory and how big it is, the journal, the last checkpoints,
-//! the mirror, degraded state, the build queue, running background jobs and each
-//! periodic task's last run — read from the engine's accessors, changing nothing.
+//! the mirror and its lag, the degraded state, the build queue, running background jobs
+//! and each periodic task's last run (checkpoints, mirror, builds, storage probe,
+//! reconciliation, audit retention) — read from the engine's accessors, changing
+//! nothing.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cdn::BuildCounts;
+use crate::cdn::BuildsSummary;
 use crate::engine::checkpoint::CheckpointHistory;
+use crate::engine::degraded::DegradedStatus;
 use crate::engine::jobs::{JobView, TaskRun};
+use crate::engine::reconcile::ReconcileSummary;
 use crate::engine::{Engine, REDB_FILE, RecoveryReport};
 use crate::persist::journal::FsyncLatency;
 use crate::persist::mirror::MirrorStatus;
 
 /// `GET /api/v1/admin/engine`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EngineReport {
     /// When the report was made (RFC 3339 UTC).
     pub generated_at: String,
     /// Whether recovery finished.
     pub ready: bool,
-    /// Whether the engine refuses writes because the journal cannot make them durable.
-    pub degraded: bool,
+    /// Whether the engine refuses writes (storage cannot make them durable), why and
+    /// since when (srs.md "Degraded mode").
+    pub degraded: DegradedStatus,
     /// Students whose state is in memory.
     pub students_in_memory: u64,
     /// The size of what is in memory.
@@ -37,19 +42,24 @@ pub struct EngineReport {
     pub checkpoints: CheckpointsReport,
     /// The MariaDB mirror; `null` when none is configured.
     pub mirror: Option<MirrorStatus>,
-    /// Content builds waiting, running and dead.
-    pub builds: BuildCounts,
+    /// Content builds waiting, running, retrying and dead, and pending uploads.
+    pub builds: BuildsSummary,
+    /// The figures of the last reconciliation (memory, redb and mirror compared);
+    /// `null` before the first run.
+    pub reconcile: Option<ReconcileSummary>,
     /// Background jobs not finished yet.
     pub jobs: Vec<JobView>,
-    /// Each periodic task's last run, by name (`checkpoint_progress`,
-    /// `checkpoint_wallets`, `mirror`, `content_builds`, …).
+    /// Each periodic task's last run, duration and result, by name
+    /// (`checkpoint_progress`, `checkpoint_wallets`, `mirror`, `content_builds`,
+    /// `storage_probe`, `reconcile`, `audit_retention`, …); a task appears after its
+    /// first run.
     pub tasks: BTreeMap<String, TaskRun>,
     /// What recovery did at start.
     pub recovery: RecoveryReport,
 }
 
 /// Memory figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemoryReport {
     /// Estimated bytes of the students' state in memory.
     pub estimated_bytes: u64,
@@ -67,7 +77,7 @@ pub struct MemoryReport {
 }
 
 /// Journal figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JournalReport {
     /// `strict` or `relaxed`.
     pub durability: &'static str,
@@ -89,6 +99,10 @@ pub struct JournalReport {
     pub max_batch: usize,
     /// fsyncs since start.
     pub fsyncs: u64,
+    /// Duration of the last fsync, µs.
+    pub fsync_last_micros: u64,
+    /// Exponentially weighted mean fsync duration (weight 1/8), µs.
+    pub fsync_ewma_micros: u64,
     /// Percentiles of the most recent fsyncs.
     pub fsync_recent: FsyncLatency,
     /// Longest fsync since start, µs.
@@ -96,14 +110,14 @@ pub struct JournalReport {
 }
 
 /// The redb file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RedbReport {
     /// Its size in bytes; `null` if it cannot be read.
     pub file_bytes: Option<u64>,
 }
 
 /// Checkpoints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckpointsReport {
     /// Seconds between progress checkpoints.
     pub progress_interval_secs: u64,
@@ -141,7 +155,7 @@ pub fn engine_report(engine: &Engine) -> EngineReport {
     EngineReport {
         generated_at: engine.now().to_string(),
         ready: engine.is_ready(),
-        degraded: !engine.journal_healthy(),
+        degraded: engine.degraded_status(),
         students_in_memory: census.students,
         memory: MemoryReport {
             estimated_bytes: census.estimated_bytes,
@@ -166,6 +180,8 @@ pub fn engine_report(engine: &Engine) -> EngineReport {
             failed_batches: stats.failed_batches,
             max_batch: stats.max_batch,
             fsyncs: stats.fsyncs,
+            fsync_last_micros: stats.last_fsync_micros,
+            fsync_ewma_micros: stats.fsync_micros_ewma,
             fsync_recent: engine.journal_recent_fsyncs(),
             fsync_max_micros: stats.max_fsync_micros,
         },
@@ -178,7 +194,8 @@ pub fn engine_report(engine: &Engine) -> EngineReport {
             history: engine.checkpoint_history(),
         },
         mirror: engine.mirror_status(),
-        builds: engine.builds().counts(),
+        builds: engine.builds().summary(),
+        reconcile: engine.last_reconcile(),
         jobs: engine.jobs().active(),
         tasks: engine.jobs().task_runs(),
         recovery: engine.recovery().clone(),

@@ -13,7 +13,7 @@ pub(crate) struct RecentFsyncs {
 }
 
 /// Percentiles of the recent fsync durations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FsyncLatency {
     /// fsyncs the figures cover (at most [`RECENT_FSYNCS`]).
     pub samples: usize,
