@@ -597,7 +597,11 @@ async fn low_disk_is_degraded_in_readyz_metrics_and_the_engine_report() {
     let (samples, types) = scrape(&app.api).await;
     assert_eq!(value(&samples, "memora_degraded", &[]), 1.0);
     assert_eq!(
-        value(&samples, "memora_degraded_reason", &[("reason", "low_disk")]),
+        value(
+            &samples,
+            "memora_degraded_reason",
+            &[("reason", "low_disk")]
+        ),
         1.0
     );
     assert_eq!(

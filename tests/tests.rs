@@ -34,10 +34,10 @@ mod degraded;
 mod groups;
 
 mod mirror;
+mod observe;
 mod openapi;
 mod reconcile;
 mod route_security;
-mod observe;
 mod srs;
 
 mod audit;

@@ -220,10 +220,7 @@ impl Engine {
         self.inner()
             .health
             .admit_cold_load(player_id)
-            .map_err(|secs| {
-                crate::observe::rate_limited("cold_load");
-                secs
-            })
+            .inspect_err(|_| crate::observe::rate_limited("cold_load"))
             .map_err(|secs| ApiError {
                 retry_after: Some(secs),
                 ..ApiError::new(

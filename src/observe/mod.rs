@@ -249,7 +249,10 @@ fn describe() {
         DEGRADED,
         "1 while storage cannot make writes durable (writes refused)"
     );
-    describe_gauge!(DEGRADED_REASON, "1 for each current reason of degraded mode");
+    describe_gauge!(
+        DEGRADED_REASON,
+        "1 for each current reason of degraded mode"
+    );
     describe_gauge!(
         DISK_FREE,
         Unit::Bytes,
@@ -494,8 +497,7 @@ pub fn content_build(result: &'static str, took: Duration) {
 /// Records a finished reconciliation.
 pub fn reconcile(summary: &crate::engine::reconcile::ReconcileSummary) {
     metrics::counter!(names::RECONCILE_RUNS).increment(1);
-    metrics::counter!(names::RECONCILE_DISCREPANCIES)
-        .increment(summary.discrepancies_found as u64);
+    metrics::counter!(names::RECONCILE_DISCREPANCIES).increment(summary.discrepancies_found as u64);
     metrics::gauge!(names::RECONCILE_RATE).set(summary.discrepancy_rate);
 }
 
