@@ -399,6 +399,7 @@ async fn teachers_read_the_students_of_their_groups_and_nothing_else() {
         "/api/v1/admin/builds",
         "/api/v1/admin/seasons",
         "/api/v1/admin/seasons/2026",
+        "/api/v1/admin/engine",
     ] {
         let (status, v) = call(api, Method::GET, path, Some(&tea), None).await;
         assert_eq!(status, 200, "{path}: {v}");

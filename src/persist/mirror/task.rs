@@ -62,12 +62,29 @@ pub async fn run(engine: Engine, mut shutdown: tokio::sync::watch::Receiver<bool
         if *shutdown.borrow() {
             return;
         }
+        let started_ms = worker.engine.now().as_millisecond();
+        let started = std::time::Instant::now();
+        let rows_before = feed.status(started_ms).map_or(0, |s| s.mirrored_rows);
         let step = tokio::select! {
             r = tokio::time::timeout(ROUND_TIMEOUT, worker.step()) => {
                 r.unwrap_or_else(|_| Err("round timed out".into()))
             }
             _ = shutdown.changed() => return,
         };
+        let rows = feed
+            .status(started_ms)
+            .map_or(0, |s| s.mirrored_rows)
+            .saturating_sub(rows_before);
+        worker.engine.jobs().record_run(
+            "mirror",
+            started_ms,
+            started.elapsed(),
+            match &step {
+                Ok(true) => Ok(format!("{rows} rows sent")),
+                Ok(false) => Ok("caught up".to_owned()),
+                Err(e) => Err(e.clone()),
+            },
+        );
         match step {
             Ok(true) => {
                 delay = initial;
