@@ -33,6 +33,11 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(crate::persist::mirror::run(engine, rx))
     };
+    let snapshots = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_snapshots(rx).await })
+    };
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -47,6 +52,7 @@ pub async fn serve(
     let _ = checkpoints.await;
     let _ = builds.await;
     let _ = mirror.await;
+    let _ = snapshots.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "log",
     "content",
     "mirror",
+    "snapshots",
 ];
 
 /// Keys whose values are secrets: redacted by `print-config`. S3 keys join this list
@@ -62,7 +63,33 @@ pub struct Config {
     pub content: ContentConfig,
     /// `[mirror]`
     pub mirror: MirrorConfig,
+    /// `[snapshots]`
+    pub snapshots: SnapshotsConfig,
 }
+
+// --- snapshots (issue 5) ---
+/// `[snapshots]`: scheduled point-in-time snapshots (persistence.md "Snapshots"). The
+/// directory is `storage.snapshots_dir`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotsConfig {
+    /// How often the server writes a snapshot ("24h", "6h", "PT30M"; "off": never).
+    pub interval: String,
+    /// How many snapshot files to keep in `storage.snapshots_dir` (the oldest go).
+    pub keep: usize,
+    /// Re-read and check every snapshot after writing it.
+    pub verify: bool,
+    /// Copy every new snapshot off the machine (S3-compatible object storage).
+    pub upload: bool,
+}
+
+impl SnapshotsConfig {
+    /// The schedule's period; `None` when off. Validated at load.
+    pub fn interval(&self) -> Option<Duration> {
+        parse_timeout(&self.interval).ok().flatten()
+    }
+}
+// --- end snapshots ---
 
 // --- mirror (issue 5) ---
 /// `[mirror]`: the optional MariaDB reporting mirror (persistence.md, docs/mirror.md).
@@ -560,6 +587,15 @@ impl Config {
             "backoff_initial_ms must be at least 1 and backoff_max_ms at least backoff_initial_ms",
         )?;
         // --- end mirror ---
+        parse_timeout(&self.snapshots.interval).map_err(|message| ConfigError::Value {
+            key: "snapshots.interval",
+            message,
+        })?;
+        check(
+            (1..=10_000).contains(&self.snapshots.keep),
+            "snapshots.keep",
+            "must be between 1 and 10000",
+        )?;
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
             "log.level",

@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod play;
 pub mod seasons;
+pub mod snapshots;
 pub mod srs_ops;
 pub mod srs_reviews;
 pub mod students;
@@ -147,6 +148,8 @@ pub(crate) struct Inner {
     pub mirror: Arc<crate::persist::mirror::Feed>,
     /// Background jobs and periodic task runs (engine/jobs.rs).
     pub jobs: jobs::Jobs,
+    /// Set while a snapshot is being written: one at a time (engine/snapshots.rs).
+    pub snapshot_busy: AtomicBool,
 }
 
 impl Engine {
@@ -201,6 +204,7 @@ impl Engine {
             last_checkpoint: Mutex::new(None),
             dummy_hash: std::sync::OnceLock::new(),
             srs: srs_ops::SrsState::new(),
+            snapshot_busy: AtomicBool::new(false),
         };
         let mut engine = Engine {
             inner: Arc::new(inner),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admin_jobs;
 pub mod admin_players;
 pub mod admin_seasons;
+pub mod admin_snapshots;
 pub mod assets;
 pub mod content;
 pub mod extract;
@@ -244,6 +245,7 @@ pub fn router(engine: Engine) -> Router {
             get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
         )
         .merge(admin_jobs::routes())
+        .merge(admin_snapshots::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {

@@ -1,6 +1,9 @@
-//! Persistence: the write-ahead journal, redb checkpoints, recovery (persistence.md).
+//! Persistence: the write-ahead journal, redb checkpoints, recovery, snapshots
+//! (persistence.md).
 
 pub mod codec;
+pub mod compact;
 pub mod journal;
 pub mod mirror;
+pub mod snapshot;
 pub mod store;

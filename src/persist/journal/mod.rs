@@ -5,6 +5,7 @@
 
 mod applied;
 mod error;
+mod export;
 mod format;
 pub mod io;
 mod recover;
@@ -29,6 +30,7 @@ use tokio::sync::oneshot;
 
 pub use applied::Applied;
 pub use error::{CorruptionError, JournalError, OpenError};
+pub use export::{last_seq_bound, read_range, write_segment};
 pub use format::{MAX_PAYLOAD_BYTES, RECORD_VERSION};
 pub use recover::{ScanReport, SegmentSummary, scan};
 
