@@ -245,6 +245,8 @@ fn print_header(h: &Header, file_bytes: u64) {
     println!("  sessions: {}", c.sessions);
     println!("  subjects: {}, plans: {}", c.subjects, c.plans);
     println!("  idempotency records: {}", c.idempotency_records);
+    println!("  groups: {}", c.groups);
+    println!("  audit records: {}", c.audit_records);
 }
 
 /// `memora verify FILE`.

@@ -123,13 +123,15 @@ impl Engine {
     }
 
     /// Writes a snapshot into `storage.snapshots_dir`, then verifies it (if
-    /// `snapshots.verify`), prunes to `snapshots.keep` and uploads (if
-    /// `snapshots.upload`). Blocking: call it from a blocking thread. Writes go on
-    /// meanwhile.
+    /// `snapshots.verify`), prunes to `snapshots.keep` and uploads it (if
+    /// `[snapshots.upload]` names a bucket). Blocking: call it from a blocking thread.
+    /// Writes go on meanwhile.
     ///
     /// # Errors
-    /// [`SnapshotError::Busy`] while another snapshot runs; any error of the steps (the
-    /// working folder is removed, earlier snapshots are untouched).
+    /// [`SnapshotError::Busy`] while another snapshot runs;
+    /// [`SnapshotError::Unavailable`] when [`Engine::snapshot_precheck`] refuses; any
+    /// error of the steps (the working folder is removed, earlier snapshots are
+    /// untouched).
     pub fn snapshot(&self, progress: &dyn Progress) -> Result<SnapshotReport, SnapshotError> {
         let busy = &self.inner().snapshot_busy;
         if busy
@@ -141,7 +143,10 @@ impl Engine {
         let _busy = Busy(busy);
         let started = Instant::now();
         let dir = self.config().storage.snapshots_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        if let Err(e) = self.snapshot_precheck() {
+            tracing::error!(error = %e, "snapshot refused");
+            return Err(e);
+        }
         remove_stale_work(&dir);
         let work = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&work).map_err(io(&work))?;
@@ -156,6 +161,57 @@ impl Engine {
             Err(e) => tracing::error!(error = %e, "snapshot failed"),
         }
         result
+    }
+
+    /// Whether a snapshot can run now. A snapshot only reads the state, so it runs in
+    /// degraded mode while the journal is failing (writes are refused then, the state
+    /// holds still, and a copy is what an operator wants). It is refused when:
+    ///
+    /// - checkpoints keep failing: a snapshot starts with a full checkpoint to redb;
+    /// - the snapshot directory lacks the space a snapshot may need (twice the redb
+    ///   file: the working copy and the file), keeping `storage.min_free_bytes` free
+    ///   when it shares the data directory's file system — a snapshot must not push the
+    ///   server into degraded mode by filling the disk (so: always refused there while
+    ///   free space is already under that minimum).
+    ///
+    /// Creates the snapshot directory.
+    ///
+    /// # Errors
+    /// [`SnapshotError::Unavailable`] saying why; [`SnapshotError::Io`].
+    pub fn snapshot_precheck(&self) -> Result<(), SnapshotError> {
+        use super::degraded::Reason;
+        let status = self.degraded_status();
+        if status.reasons.contains(&Reason::CheckpointsFailing) {
+            return Err(SnapshotError::Unavailable(format!(
+                "storage is degraded: {} checkpoints to redb failed in a row, and a snapshot starts with one; retry once GET /readyz reports \"ready\"",
+                status.checkpoint_failures
+            )));
+        }
+        let storage = &self.config().storage;
+        let dir = &storage.snapshots_dir;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let redb = storage.data_dir.join(REDB_FILE);
+        let needed = 2 * std::fs::metadata(&redb).map_err(io(&redb))?.len();
+        let free = fs4::available_space(dir).map_err(io(dir))?;
+        let reserve = if same_file_system(dir, &storage.data_dir) {
+            storage.min_free_bytes
+        } else {
+            0
+        };
+        if free < needed.saturating_add(reserve) {
+            let kept = if reserve > 0 {
+                format!(
+                    ", and {reserve} bytes must stay free on the data directory's disk (storage.min_free_bytes)"
+                )
+            } else {
+                String::new()
+            };
+            return Err(SnapshotError::Unavailable(format!(
+                "not enough disk space: {} has {free} bytes free; a snapshot needs up to {needed} (twice {REDB_FILE}){kept}",
+                dir.display()
+            )));
+        }
+        Ok(())
     }
 
     fn snapshot_into(
@@ -264,6 +320,8 @@ impl Engine {
         config.storage.data_dir = work.to_path_buf();
         config.content.output_dir = work.join("cdn");
         config.mirror.url.clear();
+        config.cdn.s3.bucket.clear();
+        config.snapshots.upload.bucket.clear();
         let copy = Engine::open(config, self.inner().clock.clone()).map_err(|e| {
             SnapshotError::Engine(format!("replaying the journal tail into the copy: {e}"))
         })?;
@@ -273,21 +331,47 @@ impl Engine {
         Ok(seq)
     }
 
-    /// The upload hook (`snapshots.upload`): `Ok(None)` when off, else the remote
-    /// location of the copy.
+    /// Copies `file` off the machine when `[snapshots.upload]` names a bucket: to
+    /// `{prefix}/{file name}` through `objstore` (one `PUT`, or a multipart upload for a
+    /// file above 16 MiB). `Ok(None)` when off, else the object's location
+    /// (`s3://bucket/key`). Blocking: it runs the upload on a runtime of its own, so call
+    /// it from a blocking thread (as [`Engine::snapshot`] is), never from async code.
     ///
     /// # Errors
     /// Why the upload failed; the local snapshot stays.
-    fn upload_snapshot(&self, _file: &Path) -> Result<Option<String>, String> {
-        if !self.config().snapshots.upload {
+    pub fn upload_snapshot(&self, file: &Path) -> Result<Option<String>, String> {
+        let cfg = &self.config().snapshots.upload;
+        if !cfg.enabled() {
             return Ok(None);
         }
-        // Object storage (S3-compatible, `object_store`) is wired here once this build
-        // has it: upload `_file` under its name and return the object's URL.
-        Err(
-            "snapshots.upload is on, but this build has no object-storage support yet; the snapshot stays local"
-                .to_owned(),
-        )
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("{}: not a snapshot file name", file.display()))?;
+        let bucket = crate::objstore::Bucket::open(cfg).map_err(|e| e.to_string())?;
+        let headers = crate::objstore::Headers {
+            content_type: "application/octet-stream".into(),
+            cache_control: None,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("memora-snapshot-upload")
+            .build()
+            .map_err(|e| format!("cannot start the upload runtime: {e}"))?;
+        let started = Instant::now();
+        let sent = runtime
+            .block_on(bucket.put_file(name, file, &headers))
+            .map_err(|e| e.to_string())?;
+        let prefix = cfg.prefix.trim_matches('/');
+        let key = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let location = format!("s3://{}/{key}", cfg.bucket.trim());
+        tracing::info!(%location, bytes = sent, duration_ms = started.elapsed().as_millis() as u64,
+            "snapshot uploaded");
+        Ok(Some(location))
     }
 
     /// Starts a snapshot as a background job of `owner` (`POST /api/v1/admin/snapshots`).
@@ -298,6 +382,7 @@ impl Engine {
         if self.snapshot_running() {
             return Err(busy_error());
         }
+        self.snapshot_precheck().map_err(api_error)?;
         let engine = self.clone();
         Ok(self
             .jobs()
@@ -306,11 +391,7 @@ impl Engine {
                 let outcome = tokio::task::spawn_blocking(move || engine.snapshot(&progress))
                     .await
                     .map_err(ApiError::internal)?;
-                match outcome {
-                    Ok(report) => Ok(JobOutput::of(report)),
-                    Err(SnapshotError::Busy) => Err(busy_error()),
-                    Err(e) => Err(ApiError::new(Code::Internal, e.to_string())),
-                }
+                outcome.map(JobOutput::of).map_err(api_error)
             }))
     }
 
@@ -348,6 +429,35 @@ impl Engine {
             self.jobs()
                 .record_run("snapshot", started_ms, started.elapsed(), summary);
         }
+    }
+}
+
+/// Whether `a` and `b` are on one file system (assumed when unknown).
+fn same_file_system(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev(),
+            _ => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        true
+    }
+}
+
+/// The API answer for a snapshot that could not run or failed.
+fn api_error(e: SnapshotError) -> ApiError {
+    match e {
+        SnapshotError::Busy => busy_error(),
+        SnapshotError::Unavailable(why) => ApiError {
+            retry_after: Some(super::degraded::RETRY_AFTER_SECS),
+            ..ApiError::new(Code::StorageUnavailable, format!("Snapshot refused: {why}"))
+        },
+        e => ApiError::new(Code::Internal, e.to_string()),
     }
 }
 

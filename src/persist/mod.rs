@@ -1,6 +1,7 @@
 //! Persistence: the write-ahead journal, redb checkpoints, recovery, snapshots
 //! (persistence.md).
 
+pub mod audit;
 pub mod codec;
 pub mod compact;
 pub mod journal;

@@ -32,10 +32,10 @@ pub use applied::Applied;
 pub use error::{CorruptionError, JournalError, OpenError};
 pub use export::{last_seq_bound, read_range, write_segment};
 pub use format::{MAX_PAYLOAD_BYTES, RECORD_VERSION};
+pub use io::{Faults, FaultyStorage, FileStorage, Storage};
 pub use recover::{ScanReport, SegmentSummary, scan};
 
 use applied::Progress;
-use io::{FileStorage, Storage};
 use recover::Repair;
 use writer::{Msg, Writer};
 

@@ -59,13 +59,17 @@ pub struct Counts {
     pub plans: u64,
     /// Stored idempotency records.
     pub idempotency_records: u64,
+    /// Groups (classes).
+    pub groups: u64,
+    /// Audit and interaction log records.
+    pub audit_records: u64,
 }
 
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} players, {} students with progress ({} progress rows), {} wallets, {} cards, {} seasons, {} sessions, {} subjects, {} plans, {} idempotency records",
+            "{} players, {} students with progress ({} progress rows), {} wallets, {} cards, {} seasons, {} sessions, {} subjects, {} plans, {} idempotency records, {} groups, {} audit records",
             self.players,
             self.students_with_progress,
             self.progress_rows,
@@ -75,7 +79,9 @@ impl std::fmt::Display for Counts {
             self.sessions,
             self.subjects,
             self.plans,
-            self.idempotency_records
+            self.idempotency_records,
+            self.groups,
+            self.audit_records
         )
     }
 }
@@ -150,6 +156,10 @@ pub enum SnapshotError {
     /// Another snapshot is being written by this server.
     #[error("another snapshot is being written; try again when it has finished")]
     Busy,
+    /// The snapshot cannot run now: storage is degraded in a way it depends on, or the
+    /// disk lacks the space it needs. Nothing was written.
+    #[error("snapshot refused: {0}")]
+    Unavailable(String),
     /// The engine could not give a consistent copy (its checkpoint failed, or replaying
     /// the journal tail into the copy failed).
     #[error("{0}")]

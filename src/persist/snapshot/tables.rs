@@ -12,11 +12,47 @@ use redb::{
 use super::{Counts, Progress, SnapshotError, redb_err};
 
 /// Key and value types of a table.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// `TableDefinition<&str, &[u8]>`
     StrBytes,
+    /// `TableDefinition<&[u8], &[u8]>`
     BytesBytes,
+    /// `TableDefinition<&str, u64>`
     StrU64,
+    /// `TableDefinition<&str, i64>`
+    StrI64,
+    /// `TableDefinition<&[u8], ()>`
+    BytesUnit,
+}
+
+/// Calls `$body` with `$def` bound to the table definition of `$spec` with its types
+/// (redb reads a table only through its key and value types).
+macro_rules! with_def {
+    ($spec:expr, |$def:ident| $body:expr) => {
+        match $spec.kind {
+            Kind::StrBytes => {
+                let $def = TableDefinition::<&str, &[u8]>::new($spec.name);
+                $body
+            }
+            Kind::BytesBytes => {
+                let $def = TableDefinition::<&[u8], &[u8]>::new($spec.name);
+                $body
+            }
+            Kind::StrU64 => {
+                let $def = TableDefinition::<&str, u64>::new($spec.name);
+                $body
+            }
+            Kind::StrI64 => {
+                let $def = TableDefinition::<&str, i64>::new($spec.name);
+                $body
+            }
+            Kind::BytesUnit => {
+                let $def = TableDefinition::<&[u8], ()>::new($spec.name);
+                $body
+            }
+        }
+    };
 }
 
 /// One table of `memora.redb`: its name, types, and whether a snapshot copies it.
@@ -32,8 +68,10 @@ const fn spec(name: &'static str, kind: Kind, copied: bool) -> Spec {
     Spec { name, kind, copied }
 }
 
-/// Every table of `memora.redb` (`persist::store`, `persist::mirror::log`). Add new
-/// tables here, with their types.
+/// Every table of `memora.redb` (`persist::store`, `persist::audit`,
+/// `persist::mirror::log`), with its types. Add new tables here: the test
+/// `every_table_definition_in_the_sources_is_listed` reads `src/` and fails on a
+/// `TableDefinition` missing from this list or listed with other types.
 const TABLES: &[Spec] = &[
     spec("meta", Kind::StrU64, true),
     spec("subjects", Kind::StrBytes, true),
@@ -43,10 +81,16 @@ const TABLES: &[Spec] = &[
     spec("progress", Kind::StrBytes, true),
     spec("wallets", Kind::StrBytes, true),
     spec("seasons", Kind::StrBytes, true),
+    spec("groups", Kind::StrBytes, true),
     spec("cards", Kind::StrBytes, true),
     spec("idempotency", Kind::StrBytes, true),
     spec("idempotency_expiry", Kind::BytesBytes, true),
-    spec("mirror_log", Kind::BytesBytes, false),
+    spec("audit", Kind::BytesBytes, true),
+    spec("audit_index", Kind::BytesBytes, true),
+    spec("audit_meta", Kind::StrI64, true),
+    // SRS archive tables (the srsarchive branch, merged separately): the lead adds them
+    // here, copied (`true`), with their types, when that branch lands.
+    spec("mirror_log", Kind::BytesUnit, false),
     spec("mirror_meta", Kind::StrU64, false),
 ];
 
@@ -81,11 +125,7 @@ fn len_of(txn: &ReadTransaction, spec: &Spec) -> Result<u64, SnapshotError> {
             Err(e) => Err(redb_err(e)),
         }
     }
-    match spec.kind {
-        Kind::StrBytes => len(txn, TableDefinition::<&str, &[u8]>::new(spec.name)),
-        Kind::BytesBytes => len(txn, TableDefinition::<&[u8], &[u8]>::new(spec.name)),
-        Kind::StrU64 => len(txn, TableDefinition::<&str, u64>::new(spec.name)),
-    }
+    with_def!(spec, |def| len(txn, def))
 }
 
 /// Rows between two progress reports (a job's progress takes a lock).
@@ -141,26 +181,7 @@ pub fn copy_tables(
     progress.stage("copying rows", total);
     let txn = dst.begin_write().map_err(redb_err)?;
     for spec in TABLES.iter().filter(|s| s.copied) {
-        match spec.kind {
-            Kind::StrBytes => copy(
-                src,
-                &txn,
-                TableDefinition::<&str, &[u8]>::new(spec.name),
-                progress,
-            )?,
-            Kind::BytesBytes => copy(
-                src,
-                &txn,
-                TableDefinition::<&[u8], &[u8]>::new(spec.name),
-                progress,
-            )?,
-            Kind::StrU64 => copy(
-                src,
-                &txn,
-                TableDefinition::<&str, u64>::new(spec.name),
-                progress,
-            )?,
-        }
+        with_def!(spec, |def| copy(src, &txn, def, progress))?;
     }
     txn.commit().map_err(redb_err)?;
     Ok(total)
@@ -206,6 +227,8 @@ pub fn count(txn: &ReadTransaction) -> Result<Counts, SnapshotError> {
         subjects: n("subjects")?,
         plans: n("plans")?,
         idempotency_records: n("idempotency")?,
+        groups: n("groups")?,
+        audit_records: n("audit")?,
     })
 }
 
@@ -249,6 +272,126 @@ mod tests {
             .collect();
         assert!(names.iter().any(|n| n == "mirror_meta"), "{names:?}");
         assert_eq!(unknown_tables(&txn).unwrap(), Vec::<String>::new());
+    }
+
+    /// Every `TableDefinition::new("…")` in `src/`: (file, table name, key and value
+    /// types without spaces, e.g. `&str,&[u8]`).
+    fn table_definitions_in_sources() -> Vec<(String, String, String)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        /// The text between the `<` at `open` and its matching `>` (without spaces),
+        /// and the index just past that `>`.
+        fn generics(text: &str, open: usize) -> Option<(String, usize)> {
+            let mut depth = 0;
+            for (i, c) in text[open..].char_indices() {
+                match c {
+                    '<' => depth += 1,
+                    '>' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            let inner = &text[open + 1..open + i];
+                            let inner = inner.chars().filter(|c| !c.is_whitespace()).collect();
+                            return Some((inner, open + i + 1));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let ty = "TableDefinition";
+        let call = concat!("::new", "(");
+        let mut found = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut from = 0;
+            while let Some(at) = text[from..].find(ty).map(|i| i + from) {
+                from = at + ty.len();
+                let rest = &text[from..];
+                // `TableDefinition::<K, V>::new("name")` or
+                // `const X: TableDefinition<K, V> = TableDefinition::new("name")`.
+                let (types, after) = if rest.starts_with("::<") {
+                    let (types, end) = generics(&text, from + 2).unwrap();
+                    (Some(types), end)
+                } else {
+                    (None, from)
+                };
+                let Some(args) = text[after..].strip_prefix(call) else {
+                    continue;
+                };
+                let args = args.trim_start();
+                let Some(quoted) = args.strip_prefix('"') else {
+                    continue; // a name from a variable (this module's own lookups)
+                };
+                let name = quoted[..quoted.find('"').unwrap()].to_owned();
+                let types = types.unwrap_or_else(|| {
+                    // The declared type of the `const` this call initializes.
+                    let statement = text[..at].rfind([';', '}', '{']).map_or(0, |i| i + 1);
+                    let decl = text[statement..at]
+                        .find(concat!("TableDefinition", "<"))
+                        .map(|i| statement + i + ty.len())
+                        .unwrap_or_else(|| panic!("no declared type for table {name}"));
+                    generics(&text, decl).unwrap().0
+                });
+                let shown = file
+                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap()
+                    .display()
+                    .to_string();
+                found.push((shown, name, types));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_table_definition_in_the_sources_is_listed() {
+        let types_of = |kind: Kind| match kind {
+            Kind::StrBytes => "&str,&[u8]",
+            Kind::BytesBytes => "&[u8],&[u8]",
+            Kind::StrU64 => "&str,u64",
+            Kind::StrI64 => "&str,i64",
+            Kind::BytesUnit => "&[u8],()",
+        };
+        let found = table_definitions_in_sources();
+        for name in ["meta", "audit", "groups", "mirror_meta"] {
+            assert!(found.iter().any(|f| f.1 == name), "scan missed {name}: {found:?}");
+        }
+        let mut problems = Vec::new();
+        for (file, name, types) in &found {
+            match TABLES.iter().find(|s| s.name == name) {
+                None => problems.push(format!(
+                    "{file}: table `{name}` is not in TABLES of src/persist/snapshot/tables.rs (a snapshot would refuse to run)"
+                )),
+                Some(spec) if types_of(spec.kind) != types => problems.push(format!(
+                    "{file}: table `{name}` is <{types}>, TABLES says <{}>",
+                    types_of(spec.kind)
+                )),
+                Some(_) => {}
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        // And nothing listed is stale.
+        for spec in TABLES {
+            assert!(
+                found.iter().any(|f| f.1 == spec.name),
+                "TABLES lists `{}`, which no source defines",
+                spec.name
+            );
+        }
     }
 
     #[test]
