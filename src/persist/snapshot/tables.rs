@@ -316,7 +316,13 @@ mod tests {
         let call = concat!("::new", "(");
         let mut found = Vec::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
+            // Code only: comments may name tables too.
+            let text: String = std::fs::read_to_string(&file)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .map(|l| format!("{l}\n"))
+                .collect();
             let mut from = 0;
             while let Some(at) = text[from..].find(ty).map(|i| i + from) {
                 from = at + ty.len();
