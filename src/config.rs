@@ -1016,6 +1016,49 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_upload_keys_come_from_env_and_files_and_are_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("backup-secret");
+        std::fs::write(&secret, "bkpSecretValue\n").expect("write");
+        let c = Config::load(
+            None,
+            env(&[
+                ("MEMORA_SNAPSHOTS__UPLOAD__BUCKET", "school-backups"),
+                ("MEMORA_SNAPSHOTS__UPLOAD__REGION", "auto"),
+                ("MEMORA_SNAPSHOTS__UPLOAD__ACCESS_KEY_ID", "AKIDBACKUP"),
+                (
+                    "MEMORA_SNAPSHOTS__UPLOAD__SECRET_ACCESS_KEY_FILE",
+                    secret.to_str().expect("utf8"),
+                ),
+            ]),
+        )
+        .expect("config");
+        assert!(c.snapshots.upload.enabled());
+        assert!(!c.cdn.s3.enabled(), "a section of its own");
+        assert_eq!(c.snapshots.upload.secret_access_key, "bkpSecretValue");
+        let printed = c.to_redacted_toml();
+        assert!(printed.contains("school-backups"), "{printed}");
+        for secret in ["AKIDBACKUP", "bkpSecretValue"] {
+            assert!(!printed.contains(secret), "{printed}");
+            assert!(!format!("{c:?}").contains(secret));
+        }
+        let err = Config::load(
+            None,
+            env(&[
+                ("MEMORA_SNAPSHOTS__UPLOAD__BUCKET", "b"),
+                ("MEMORA_SNAPSHOTS__UPLOAD__ENDPOINT", "ftp://backup.example"),
+            ]),
+        )
+        .expect_err("not https");
+        assert!(
+            err.to_string().contains("snapshots.upload.endpoint"),
+            "{err}"
+        );
+        let off = Config::load(None, env(&[])).expect("config");
+        assert!(!off.snapshots.upload.enabled());
+    }
+
+    #[test]
     fn printed_config_round_trips() {
         let c = Config::load(None, env(&[])).expect("config");
         let printed = c.to_redacted_toml();

@@ -3,7 +3,10 @@
 //! journal records up to its sequence (checked against the journal itself); damaged,
 //! truncated and newer files are refused and change nothing; a server holding the data
 //! directory blocks restore and compaction; the API, the CLI (online and offline) and the
-//! schedule write snapshots and keep the newest N; the committed snapshot fixture opens.
+//! schedule write snapshots and keep the newest N; `[snapshots.upload]` copies each one to
+//! a real S3-compatible server (moto) and a failed copy keeps the local file; in degraded
+//! mode a snapshot runs while the journal fails and is refused on a low disk; the
+//! committed snapshot fixture opens.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,12 +20,14 @@ use memora::engine::Engine;
 use memora::engine::accounts::{Caller, NewPlayer};
 use memora::engine::event::Event;
 use memora::engine::snapshots::SnapshotReport;
+use memora::persist::journal::FaultyStorage;
 use memora::persist::snapshot::{self, Header, NoProgress, SnapshotError};
 use memora::players::account::Role;
 use reqwest::Method;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::util::s3::{S3Server, skip as s3_skip};
 use crate::util::scenario::{self, Acked};
 use crate::util::{Server, fixture_path, memora};
 
@@ -203,7 +208,11 @@ fn journaled_completions(data_dir: &Path, through: u64) -> Vec<Completion> {
             .expect("the whole journal is still there");
     let mut out = Vec::new();
     for (seq, payload) in records {
-        let event: Event = memora::persist::codec::decode(&payload).expect("event");
+        let mut event: Event = memora::persist::codec::decode(&payload).expect("event");
+        // A completion travels with its interaction record (audit).
+        while let Event::Audited { event: inner, .. } = event {
+            event = *inner;
+        }
         let done = match event {
             Event::LessonCompleted(done) => *done,
             Event::LessonCompletedV2(v2) => v2.completion,
@@ -601,6 +610,174 @@ async fn the_schedule_writes_snapshots_and_records_its_runs() {
     assert!(run.result.contains(".snap"), "{run:?}");
     assert_eq!(snapshot::list(&setup.snaps).expect("list").len(), 2);
     shutdown(engine).await;
+}
+
+// --- copies off the machine (`[snapshots.upload]`, a real S3-compatible server) ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_copied_to_s3_compatible_storage_and_a_failed_copy_keeps_the_file() {
+    let Some(s3) = S3Server::start().await else {
+        s3_skip("snapshots_are_copied_to_s3_compatible_storage");
+        return;
+    };
+    let bucket = s3.new_bucket().await;
+    let setup = Setup::new();
+    let upload = |endpoint: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("MEMORA_SNAPSHOTS__UPLOAD__ENDPOINT", endpoint.to_owned()),
+            ("MEMORA_SNAPSHOTS__UPLOAD__BUCKET", bucket.clone()),
+            ("MEMORA_SNAPSHOTS__UPLOAD__PREFIX", "backups/memora".to_owned()),
+            ("MEMORA_SNAPSHOTS__UPLOAD__ACCESS_KEY_ID", "testing".to_owned()),
+            ("MEMORA_SNAPSHOTS__UPLOAD__SECRET_ACCESS_KEY", "testing".to_owned()),
+        ]
+    };
+    let vars = upload(&s3.url);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let engine = setup.open(&vars);
+    let students = school(&engine, 1).await;
+    engine
+        .complete_lesson(&students[0], "ch-l-001", 3)
+        .await
+        .expect("complete");
+    let report = snapshot(&engine).await;
+    assert_eq!(report.upload_error, None, "{report:?}");
+    let key = format!("backups/memora/{}", report.name);
+    assert_eq!(
+        report.uploaded.as_deref(),
+        Some(format!("s3://{bucket}/{key}").as_str())
+    );
+    let (status, content_type, _, body) = s3.get(&bucket, &key).await;
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(content_type, "application/octet-stream");
+    assert_eq!(
+        body.as_ref(),
+        std::fs::read(&report.file).expect("local file").as_slice(),
+        "the object is the snapshot, byte for byte"
+    );
+    // The copy is a snapshot in its own right.
+    let copy = setup.data.parent().expect("root").join(&report.name);
+    std::fs::write(&copy, &body).expect("write the copy");
+    let verified = snapshot::verify(&copy, &NoProgress).expect("the copy verifies");
+    assert_eq!(verified.header.seq, report.seq);
+    shutdown(engine).await;
+
+    // The store unreachable: the snapshot is written and kept, the failure reported.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let vars = upload(&format!("http://{closed}"));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let engine = setup.open(&vars);
+    engine
+        .complete_lesson(&students[0], "ch-l-002", 3)
+        .await
+        .expect("complete");
+    setup.clock.advance(Duration::from_secs(60));
+    let failed = snapshot(&engine).await;
+    assert_eq!(failed.uploaded, None);
+    let why = failed.upload_error.as_deref().expect("an upload error");
+    assert!(!why.is_empty(), "{failed:?}");
+    assert!(failed.file.exists(), "the local snapshot is kept");
+    snapshot::verify(&failed.file, &NoProgress).expect("and intact");
+    shutdown(engine).await;
+}
+
+// --- degraded mode (srs.md "Degraded mode") ---
+
+/// A snapshot reads the state, so it runs while the journal fails (writes refused, the
+/// state holds still) and restores to exactly the acknowledged writes; it is refused,
+/// with the reason, when the disk is under `storage.min_free_bytes` — unless the
+/// snapshot folder is on another file system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_degraded_mode_snapshots_run_while_the_journal_fails_and_are_refused_on_a_low_disk() {
+    let setup = Setup::new();
+    let storage = FaultyStorage::default();
+    let engine = Engine::open_with_storage(
+        setup.config(&[]),
+        Arc::new(setup.clock.clone()),
+        Arc::new(storage.clone()),
+    )
+    .expect("engine");
+    let students = school(&engine, 1).await;
+    let id = students[0].player.id.clone();
+    for lesson in ["ch-l-001", "ch-l-002"] {
+        engine
+            .complete_lesson(&students[0], lesson, 4)
+            .await
+            .expect("complete");
+    }
+    storage.faults.fail_syncs.store(u32::MAX, Ordering::SeqCst);
+    let refused = engine.complete_lesson(&students[0], "ch-l-003", 4).await;
+    assert!(refused.is_err(), "the journal fails: {refused:?}");
+    assert!(engine.is_degraded());
+    let acknowledged = observed(&engine, &id);
+    assert_eq!(acknowledged.lessons.len(), 2, "{acknowledged:?}");
+    let report = snapshot(&engine).await;
+    assert!(engine.is_degraded(), "still degraded");
+    storage.faults.fail_syncs.store(0, Ordering::SeqCst);
+    engine.probe_storage().await;
+    assert!(!engine.is_degraded(), "the probe healed the journal");
+    shutdown(engine).await;
+    let target = setup.other_data_dir("restored");
+    restore_into(&target, &report.file).expect("restore");
+    let restored = Engine::open(target, Arc::new(setup.clock.clone())).expect("open restored");
+    assert_eq!(
+        observed(&restored, &id),
+        acknowledged,
+        "the snapshot holds exactly the acknowledged writes"
+    );
+    shutdown(restored).await;
+
+    // Free space under the minimum (a threshold no disk meets).
+    let low = [("MEMORA_STORAGE__MIN_FREE_BYTES", "1000000000000000000")];
+    let engine = setup.open(&low);
+    assert!(engine.is_degraded());
+    let before: Vec<_> = snapshot::list(&setup.snaps).expect("list");
+    let e = engine.clone();
+    let err = tokio::task::spawn_blocking(move || e.snapshot(&NoProgress))
+        .await
+        .expect("task")
+        .expect_err("refused on a low disk");
+    assert!(matches!(err, SnapshotError::Unavailable(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("not enough disk space") && message.contains("storage.min_free_bytes"),
+        "{message}"
+    );
+    let api = engine
+        .start_snapshot_job("p_admin")
+        .expect_err("the job is refused at once");
+    assert_eq!(api.code, memora::error::Code::StorageUnavailable);
+    assert!(api.detail.contains("not enough disk space"), "{api:?}");
+    assert_eq!(
+        snapshot::list(&setup.snaps).expect("list").len(),
+        before.len(),
+        "nothing written"
+    );
+    shutdown(engine).await;
+
+    // The same, with the snapshot folder on another file system (tmpfs): allowed.
+    let shm = Path::new("/dev/shm");
+    let other_fs = {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(shm), std::fs::metadata(&setup.data)) {
+            (Ok(a), Ok(b)) => a.is_dir() && a.dev() != b.dev(),
+            _ => false,
+        }
+    };
+    if other_fs {
+        let elsewhere = tempfile::tempdir_in(shm).expect("tmpfs dir");
+        let folder = elsewhere.path().to_str().expect("utf8").to_owned();
+        let engine = setup.open(&[
+            low[0],
+            ("MEMORA_STORAGE__SNAPSHOTS_DIR", folder.as_str()),
+        ]);
+        let report = snapshot(&engine).await;
+        assert!(report.file.starts_with(elsewhere.path()), "{report:?}");
+        shutdown(engine).await;
+    } else {
+        eprintln!("skipping the other-file-system case: /dev/shm is not a separate file system");
+    }
 }
 
 // --- against a real server process ---

@@ -509,4 +509,28 @@ mod tests {
             "{done:?}"
         );
     }
+
+    #[tokio::test]
+    async fn refused_while_checkpoints_keep_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [
+            ("MEMORA_STORAGE__DATA_DIR", dir.path().join("data")),
+            ("MEMORA_STORAGE__SNAPSHOTS_DIR", dir.path().join("snaps")),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_string_lossy().into_owned()));
+        let engine =
+            Engine::open(Config::load(None, vars).unwrap(), Arc::new(SystemClock)).unwrap();
+        let limit = engine.config().storage.checkpoint_failures_before_degraded;
+        for _ in 0..limit {
+            engine.note_checkpoint(false);
+        }
+        assert!(engine.is_degraded());
+        let err = engine.snapshot(&NoProgress).unwrap_err();
+        assert!(matches!(err, SnapshotError::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("checkpoints to redb failed"), "{err}");
+        let api = engine.start_snapshot_job("p_admin").unwrap_err();
+        assert_eq!(api.code, Code::StorageUnavailable);
+        assert!(!engine.snapshot_running(), "the busy mark is cleared");
+        assert!(snapshot::list(&dir.path().join("snaps")).unwrap().is_empty());
+    }
 }
