@@ -820,7 +820,8 @@ async fn online_snapshots_through_the_api_and_the_cli_then_restore_after_stop() 
     let snaps = root.path().join("snaps");
     let extra = format!(
         "[storage]\nsnapshots_dir = {:?}\n[snapshots]\ninterval = \"off\"\n\
-         [checkpoint]\nprogress_interval_secs = 3600\nwallet_interval_secs = 3600\n",
+         [checkpoint]\nprogress_interval_secs = 3600\nwallet_interval_secs = 3600\n\
+         [audit]\nflush_interval_ms = 60000\n",
         snaps.to_string_lossy()
     );
     let mut server = Server::start(&root.path().join("data"), &extra);
@@ -854,7 +855,9 @@ async fn online_snapshots_through_the_api_and_the_cli_then_restore_after_stop() 
 
     let config = server.config_path().to_path_buf();
     let cfg = Some(config.as_path());
-    // While the server runs: restore and compact are refused, snapshot goes online.
+    // While the server runs: restore and compact are refused, snapshot goes online. (The
+    // server itself writes nothing meanwhile: its audit records wait for the flush,
+    // which this configuration holds off for a minute.)
     let before_digest = tree_digest(&server.data_dir);
     let run = memora(cfg, &[Path::new("restore"), file.as_path()], &[]);
     assert!(!run.status.success(), "{run}");
