@@ -829,6 +829,16 @@ async fn online_snapshots_through_the_api_and_the_cli_then_restore_after_stop() 
     let admin = scenario::import_school(&api).await;
     let student = scenario::new_student(&api, &admin, "snap@test.local").await;
     let before: Vec<Acked> = scenario::complete_suggested(&api, &student, "chain", 3, 4).await;
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/admin/groups",
+            Some(&admin),
+            Some(&serde_json::json!({"name": "Class A", "student_ids": [student.player_id], "teacher_ids": []})),
+        )
+        .await
+        .expect("group");
+    assert_eq!(status, 201);
 
     // The API: 202 with a job whose result names the file.
     let (status, job) = api
@@ -840,7 +850,17 @@ async fn online_snapshots_through_the_api_and_the_cli_then_restore_after_stop() 
     let done = wait_job(&api, &admin, job["id"].as_str().expect("job id")).await;
     let file = PathBuf::from(done["result"]["file"].as_str().expect("file"));
     assert!(file.starts_with(&snaps) && file.exists(), "{done}");
-    assert_eq!(done["result"]["counts"]["students_with_progress"], 1);
+    let counts = &done["result"]["counts"];
+    assert_eq!(counts["students_with_progress"], 1);
+    assert_eq!(counts["groups"], 1, "{counts}");
+    // Each completion journaled its interaction record with it.
+    let audit_records = counts["audit_records"].as_u64().expect("audit_records");
+    assert!(audit_records >= 3, "{counts}");
+    let run = memora(None, &[Path::new("verify"), file.as_path()], &[]);
+    assert!(run.status.success(), "{run}");
+    for line in ["groups: 1".to_owned(), format!("audit records: {audit_records}")] {
+        assert!(run.stdout.contains(&line), "`{line}` missing: {run}");
+    }
     // A student may not.
     let refused = api
         .call(
