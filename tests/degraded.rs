@@ -191,7 +191,10 @@ async fn episode(inject: impl Fn(&FaultyStorage), heal: impl Fn(&FaultyStorage))
     })
     .await;
     assert_eq!(done["state"], "done", "{done}");
-    assert_eq!(done["result"]["counts"]["students_with_progress"], 1, "{done}");
+    assert_eq!(
+        done["result"]["counts"]["students_with_progress"], 1,
+        "{done}"
+    );
 
     heal(&storage);
     wait_for("the probe to leave degraded mode", async || {

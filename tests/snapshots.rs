@@ -626,9 +626,18 @@ async fn snapshots_are_copied_to_s3_compatible_storage_and_a_failed_copy_keeps_t
         vec![
             ("MEMORA_SNAPSHOTS__UPLOAD__ENDPOINT", endpoint.to_owned()),
             ("MEMORA_SNAPSHOTS__UPLOAD__BUCKET", bucket.clone()),
-            ("MEMORA_SNAPSHOTS__UPLOAD__PREFIX", "backups/memora".to_owned()),
-            ("MEMORA_SNAPSHOTS__UPLOAD__ACCESS_KEY_ID", "testing".to_owned()),
-            ("MEMORA_SNAPSHOTS__UPLOAD__SECRET_ACCESS_KEY", "testing".to_owned()),
+            (
+                "MEMORA_SNAPSHOTS__UPLOAD__PREFIX",
+                "backups/memora".to_owned(),
+            ),
+            (
+                "MEMORA_SNAPSHOTS__UPLOAD__ACCESS_KEY_ID",
+                "testing".to_owned(),
+            ),
+            (
+                "MEMORA_SNAPSHOTS__UPLOAD__SECRET_ACCESS_KEY",
+                "testing".to_owned(),
+            ),
         ]
     };
     let vars = upload(&s3.url);
@@ -768,10 +777,7 @@ async fn in_degraded_mode_snapshots_run_while_the_journal_fails_and_are_refused_
     if other_fs {
         let elsewhere = tempfile::tempdir_in(shm).expect("tmpfs dir");
         let folder = elsewhere.path().to_str().expect("utf8").to_owned();
-        let engine = setup.open(&[
-            low[0],
-            ("MEMORA_STORAGE__SNAPSHOTS_DIR", folder.as_str()),
-        ]);
+        let engine = setup.open(&[low[0], ("MEMORA_STORAGE__SNAPSHOTS_DIR", folder.as_str())]);
         let report = snapshot(&engine).await;
         assert!(report.file.starts_with(elsewhere.path()), "{report:?}");
         shutdown(engine).await;
@@ -858,7 +864,10 @@ async fn online_snapshots_through_the_api_and_the_cli_then_restore_after_stop() 
     assert!(audit_records >= 3, "{counts}");
     let run = memora(None, &[Path::new("verify"), file.as_path()], &[]);
     assert!(run.status.success(), "{run}");
-    for line in ["groups: 1".to_owned(), format!("audit records: {audit_records}")] {
+    for line in [
+        "groups: 1".to_owned(),
+        format!("audit records: {audit_records}"),
+    ] {
         assert!(run.stdout.contains(&line), "`{line}` missing: {run}");
     }
     // A student may not.

@@ -527,10 +527,17 @@ mod tests {
         assert!(engine.is_degraded());
         let err = engine.snapshot(&NoProgress).unwrap_err();
         assert!(matches!(err, SnapshotError::Unavailable(_)), "{err}");
-        assert!(err.to_string().contains("checkpoints to redb failed"), "{err}");
+        assert!(
+            err.to_string().contains("checkpoints to redb failed"),
+            "{err}"
+        );
         let api = engine.start_snapshot_job("p_admin").unwrap_err();
         assert_eq!(api.code, Code::StorageUnavailable);
         assert!(!engine.snapshot_running(), "the busy mark is cleared");
-        assert!(snapshot::list(&dir.path().join("snaps")).unwrap().is_empty());
+        assert!(
+            snapshot::list(&dir.path().join("snaps"))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -374,7 +374,10 @@ mod tests {
         };
         let found = table_definitions_in_sources();
         for name in ["meta", "audit", "groups", "mirror_meta"] {
-            assert!(found.iter().any(|f| f.1 == name), "scan missed {name}: {found:?}");
+            assert!(
+                found.iter().any(|f| f.1 == name),
+                "scan missed {name}: {found:?}"
+            );
         }
         let mut problems = Vec::new();
         for (file, name, types) in &found {
