@@ -8,6 +8,7 @@ mod error;
 mod export;
 mod format;
 pub mod io;
+mod recent;
 mod recover;
 mod writer;
 
@@ -33,6 +34,7 @@ pub use error::{CorruptionError, JournalError, OpenError};
 pub use export::{last_seq_bound, read_range, write_segment};
 pub use format::{MAX_PAYLOAD_BYTES, RECORD_VERSION};
 pub use io::{Faults, FaultyStorage, FileStorage, Storage};
+pub use recent::{FsyncLatency, RECENT_FSYNCS};
 pub use recover::{ScanReport, SegmentSummary, scan};
 
 use applied::Progress;
@@ -141,6 +143,7 @@ pub(crate) struct SegMeta {
 pub(crate) struct Meta {
     segments: Vec<SegMeta>,
     stats: JournalStats,
+    recent_fsyncs: recent::RecentFsyncs,
 }
 
 /// State shared by the handles, the writer thread and the [`Applied`] guards.
@@ -304,6 +307,7 @@ impl Journal {
                     synced_seq: last_seq,
                     ..JournalStats::default()
                 },
+                recent_fsyncs: recent::RecentFsyncs::default(),
             }),
             healthy: AtomicBool::new(true),
             closed: AtomicBool::new(false),
@@ -442,6 +446,11 @@ impl Journal {
             healthy: self.is_healthy(),
             ..meta.stats.clone()
         }
+    }
+
+    /// Percentiles of the last [`RECENT_FSYNCS`] fsyncs.
+    pub fn recent_fsyncs(&self) -> FsyncLatency {
+        self.inner.shared.meta.lock().recent_fsyncs.latency()
     }
 
     /// Stops accepting submissions, writes and fsyncs everything already queued, and
