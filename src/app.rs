@@ -33,6 +33,11 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(crate::persist::mirror::run(engine, rx))
     };
+    let snapshots = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_snapshots(rx).await })
+    };
     let probe = {
         let engine = engine.clone();
         let rx = stop_rx.clone();
@@ -63,6 +68,7 @@ pub async fn serve(
     let _ = checkpoints.await;
     let _ = builds.await;
     let _ = mirror.await;
+    let _ = snapshots.await;
     let _ = probe.await;
     let _ = reconcile.await;
     // After the last request: the audit task journals what is still buffered.

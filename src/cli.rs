@@ -1,5 +1,5 @@
 //! The command line (operations.md "CLI"): `serve`, `import`, `admin create`, `check`,
-//! `print-config`. Commands that open the data directory work on a stopped server; while
+//! `print-config`, `snapshot`, `restore`, `verify`, `compact`. Commands that open the data directory work on a stopped server; while
 //! a server holds it they refuse and name the admin API call to use instead.
 
 use std::io::{IsTerminal, Read};
@@ -15,6 +15,8 @@ use crate::engine::accounts::NewPlayer;
 use crate::engine::{self, Engine, OpenError};
 use crate::persist::store::StoreError;
 use crate::players::account::Role;
+
+pub mod snapshots;
 
 /// Memora: a self-hosted learning engine.
 #[derive(Debug, Parser)]
@@ -59,6 +61,32 @@ pub enum Command {
     },
     /// Verify the data directory (redb file and journal) without starting.
     Check,
+    /// Write a snapshot of the whole state into storage.snapshots_dir: offline on a
+    /// stopped server, else through the admin API of the server holding the data
+    /// directory (POST /api/v1/admin/snapshots; needs its URL and an admin token).
+    Snapshot {
+        /// The running server's base URL [default: http://{http.addr}].
+        #[arg(long, env = "MEMORA_URL", value_name = "URL")]
+        url: Option<String>,
+        /// File holding an admin's bearer token (first line), for a running server.
+        /// Alternatively set MEMORA_ADMIN_TOKEN.
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
+    },
+    /// Replace the data directory's state with a snapshot (server stopped). The file is
+    /// verified first; the previous state is moved to `pre-restore-<time>/` in the data
+    /// directory.
+    Restore {
+        /// The snapshot file.
+        file: PathBuf,
+    },
+    /// Check a snapshot file (checksum, format, opens it) and print its counts.
+    Verify {
+        /// The snapshot file.
+        file: PathBuf,
+    },
+    /// Shrink the redb file (server stopped).
+    Compact,
     /// Print the effective configuration (secrets redacted).
     PrintConfig,
 }
@@ -158,6 +186,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Check => check(&config),
+        Command::Snapshot { url, token_file } => {
+            init_tracing(&config);
+            snapshots::snapshot(&config, snapshots::Online { url, token_file })
+        }
+        Command::Restore { file } => {
+            init_tracing(&config);
+            snapshots::restore(&config, &file)
+        }
+        Command::Verify { file } => snapshots::verify(&file),
+        Command::Compact => {
+            init_tracing(&config);
+            snapshots::compact(&config)
+        }
         Command::Build { plan } => {
             init_tracing(&config);
             build(&config, plan.as_deref())
@@ -247,7 +288,7 @@ fn field_list(e: &crate::error::ApiError) -> String {
         .collect()
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

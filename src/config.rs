@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "log",
     "content",
     "mirror",
+    "snapshots",
     "reconcile",
     "audit",
     "cdn",
@@ -41,6 +42,8 @@ const SECRET_KEYS: &[(&str, &str)] = &[
     ("mirror", "url"),
     ("cdn.s3", crate::objstore::SECRET_FIELDS[0]),
     ("cdn.s3", crate::objstore::SECRET_FIELDS[1]),
+    ("snapshots.upload", crate::objstore::SECRET_FIELDS[0]),
+    ("snapshots.upload", crate::objstore::SECRET_FIELDS[1]),
 ];
 
 /// The effective configuration.
@@ -75,6 +78,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `[cdn]`
     pub cdn: CdnConfig,
+    /// `[snapshots]`
+    pub snapshots: SnapshotsConfig,
     /// `[metrics]`
     pub metrics: MetricsConfig,
 }
@@ -87,6 +92,31 @@ pub struct MetricsConfig {
     /// and nothing is recorded.
     pub enabled: bool,
 }
+
+// --- snapshots (issue 5) ---
+/// `[snapshots]`: scheduled point-in-time snapshots (persistence.md "Snapshots"). The
+/// directory is `storage.snapshots_dir`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotsConfig {
+    /// How often the server writes a snapshot ("24h", "6h", "PT30M"; "off": never).
+    pub interval: String,
+    /// How many snapshot files to keep in `storage.snapshots_dir` (the oldest go).
+    pub keep: usize,
+    /// Re-read and check every snapshot after writing it.
+    pub verify: bool,
+    /// `[snapshots.upload]`: copy every new snapshot off the machine to this
+    /// S3-compatible bucket (same shape as `[cdn.s3]`); an empty `bucket` turns it off.
+    pub upload: crate::objstore::S3Config,
+}
+
+impl SnapshotsConfig {
+    /// The schedule's period; `None` when off. Validated at load.
+    pub fn interval(&self) -> Option<Duration> {
+        parse_timeout(&self.interval).ok().flatten()
+    }
+}
+// --- end snapshots ---
 
 /// `[cdn]`: optional upload of the compiled files and assets to S3-compatible storage
 /// (content.md "Compiled files"; `cdn::upload`).
@@ -694,6 +724,15 @@ impl Config {
             "backoff_initial_ms must be at least 1 and backoff_max_ms at least backoff_initial_ms",
         )?;
         // --- end mirror ---
+        parse_timeout(&self.snapshots.interval).map_err(|message| ConfigError::Value {
+            key: "snapshots.interval",
+            message,
+        })?;
+        check(
+            (1..=10_000).contains(&self.snapshots.keep),
+            "snapshots.keep",
+            "must be between 1 and 10000",
+        )?;
         check(
             (1..=256).contains(&self.cdn.upload_concurrency),
             "cdn.upload_concurrency",
@@ -720,6 +759,18 @@ impl Config {
                     "prefix" => "cdn.s3.prefix",
                     "secret_access_key" => "cdn.s3.secret_access_key",
                     _ => "cdn.s3.bucket",
+                },
+                message,
+            });
+        }
+        if let Some((field, message)) = self.snapshots.upload.problem() {
+            return Err(ConfigError::Value {
+                key: match field {
+                    "endpoint" => "snapshots.upload.endpoint",
+                    "region" => "snapshots.upload.region",
+                    "prefix" => "snapshots.upload.prefix",
+                    "secret_access_key" => "snapshots.upload.secret_access_key",
+                    _ => "snapshots.upload.bucket",
                 },
                 message,
             });
@@ -974,6 +1025,49 @@ mod tests {
         let off = Config::load(None, env(&[])).expect("config");
         assert!(!off.cdn.s3.enabled());
         assert_eq!(off.cdn.cache_control, "public, max-age=300");
+    }
+
+    #[test]
+    fn snapshot_upload_keys_come_from_env_and_files_and_are_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("backup-secret");
+        std::fs::write(&secret, "bkpSecretValue\n").expect("write");
+        let c = Config::load(
+            None,
+            env(&[
+                ("MEMORA_SNAPSHOTS__UPLOAD__BUCKET", "school-backups"),
+                ("MEMORA_SNAPSHOTS__UPLOAD__REGION", "auto"),
+                ("MEMORA_SNAPSHOTS__UPLOAD__ACCESS_KEY_ID", "AKIDBACKUP"),
+                (
+                    "MEMORA_SNAPSHOTS__UPLOAD__SECRET_ACCESS_KEY_FILE",
+                    secret.to_str().expect("utf8"),
+                ),
+            ]),
+        )
+        .expect("config");
+        assert!(c.snapshots.upload.enabled());
+        assert!(!c.cdn.s3.enabled(), "a section of its own");
+        assert_eq!(c.snapshots.upload.secret_access_key, "bkpSecretValue");
+        let printed = c.to_redacted_toml();
+        assert!(printed.contains("school-backups"), "{printed}");
+        for secret in ["AKIDBACKUP", "bkpSecretValue"] {
+            assert!(!printed.contains(secret), "{printed}");
+            assert!(!format!("{c:?}").contains(secret));
+        }
+        let err = Config::load(
+            None,
+            env(&[
+                ("MEMORA_SNAPSHOTS__UPLOAD__BUCKET", "b"),
+                ("MEMORA_SNAPSHOTS__UPLOAD__ENDPOINT", "ftp://backup.example"),
+            ]),
+        )
+        .expect_err("not https");
+        assert!(
+            err.to_string().contains("snapshots.upload.endpoint"),
+            "{err}"
+        );
+        let off = Config::load(None, env(&[])).expect("config");
+        assert!(!off.snapshots.upload.enabled());
     }
 
     #[test]

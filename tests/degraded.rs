@@ -3,7 +3,8 @@
 //! 503 `STORAGE_UNAVAILABLE` + `Retry-After`, reads go on from memory flagged
 //! `X-Memora-Degraded: 1` (and `is_degraded: true` in the due listing), `/readyz` says
 //! degraded with 200, the engine leaves the mode by itself once a probe write succeeds,
-//! and no acknowledged write is lost across a restart while no refused one appears.
+//! and no acknowledged write is lost across a restart while no refused one appears. A
+//! snapshot runs while the journal fails (it is a read) and is refused on a low disk.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -164,6 +165,36 @@ async fn episode(inject: impl Fn(&FaultyStorage), heal: impl Fn(&FaultyStorage))
     )
     .await;
     assert_eq!(status, 503, "{body}");
+    // A snapshot is a read: it runs, and holds the acknowledged state.
+    let (status, _, _, job) = raw(
+        &app,
+        Method::POST,
+        "/api/v1/admin/snapshots",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("job id").to_owned();
+    let mut done = Value::Null;
+    wait_for("the snapshot job", async || {
+        done = raw(
+            &app,
+            Method::GET,
+            &format!("/api/v1/admin/jobs/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .3;
+        done["state"] != "running" && done["state"] != "queued"
+    })
+    .await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(
+        done["result"]["counts"]["students_with_progress"], 1,
+        "{done}"
+    );
 
     heal(&storage);
     wait_for("the probe to leave degraded mode", async || {
@@ -214,6 +245,7 @@ async fn a_full_disk_degrades_then_recovers_by_probe() {
 async fn free_space_under_the_minimum_refuses_writes_but_serves_reads() {
     let mut app = TestApp::start().await;
     let student = app.school("lowdisk@test.memora", "UTC").await;
+    let admin = app.admin().await;
     let (status, _, _, _) = complete(&app, &student, "bas-l-001").await;
     assert_eq!(status, 200);
     // Restart with a threshold no disk meets.
@@ -252,4 +284,17 @@ async fn free_space_under_the_minimum_refuses_writes_but_serves_reads() {
         (503, Some("STORAGE_UNAVAILABLE"))
     );
     assert_eq!(retry.as_deref(), Some("5"));
+    // A snapshot would take the space the journal needs: refused, saying why.
+    let (status, _, _, body) = raw(
+        &app,
+        Method::POST,
+        "/api/v1/admin/snapshots",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "STORAGE_UNAVAILABLE");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("not enough disk space"), "{detail}");
 }

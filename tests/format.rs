@@ -39,17 +39,23 @@ const COMPLETIONS: [(&str, u8); 5] = [
 /// `(passed_lessons, total_xp)` after all completions, as the first format recorded it.
 const KNOWN: (i64, i64) = (5, 240);
 
-fn fixture_dir() -> PathBuf {
+pub(crate) fn fixture_dir() -> PathBuf {
     fixture_path("format-v1/data")
 }
 
 fn config(data_dir: &Path) -> Config {
+    // Snapshots (tests/snapshots.rs) go next to the data dir, never into the repository.
+    let snapshots = data_dir.with_file_name("snapshots");
     Config::load(
         None,
         [
             (
                 "MEMORA_STORAGE__DATA_DIR",
                 data_dir.to_str().expect("utf8 path"),
+            ),
+            (
+                "MEMORA_STORAGE__SNAPSHOTS_DIR",
+                snapshots.to_str().expect("utf8 path"),
             ),
             ("MEMORA_AUTH__ARGON2_MEMORY_KIB", "64"),
             ("MEMORA_AUTH__ARGON2_ITERATIONS", "1"),
@@ -123,21 +129,32 @@ async fn generate(data_dir: &Path) {
     db.compact().expect("compact redb");
 }
 
-/// Opens `data_dir` and checks the state the generator wrote.
-async fn assert_known_state(data_dir: &Path) {
+/// Opens `data_dir` with the clock on the day the known state is checked (day two).
+pub(crate) fn open_on_day_two(data_dir: &Path) -> Engine {
     let day_two = DAY_ONE
         .parse::<jiff::Timestamp>()
         .expect("timestamp")
         .checked_add(jiff::SignedDuration::from_hours(26))
         .expect("day two");
-    let engine = Engine::open(config(data_dir), Arc::new(FakeClock::new(day_two)))
-        .unwrap_or_else(|e| panic!("open {}: {e}", data_dir.display()));
+    Engine::open(config(data_dir), Arc::new(FakeClock::new(day_two)))
+        .unwrap_or_else(|e| panic!("open {}: {e}", data_dir.display()))
+}
+
+/// Opens `data_dir` and checks the state the generator wrote.
+async fn assert_known_state(data_dir: &Path) {
+    let engine = open_on_day_two(data_dir);
     assert!(
         engine.recovery().replayed >= 2,
         "the journal part of the fixture was not replayed: {:?}",
         engine.recovery()
     );
-    let caller = student(&engine).await;
+    check_known_state(&engine, &data_dir.display().to_string()).await;
+}
+
+/// Checks the state the generator wrote in an open engine (`what` names it in
+/// messages); also used by the snapshot fixture (tests/snapshots.rs).
+pub(crate) async fn check_known_state(engine: &Engine, what: &str) {
+    let caller = student(engine).await;
     let progress: Value =
         serde_json::from_slice(&engine.progress_json(&caller, "bas").expect("progress"))
             .expect("progress JSON");
@@ -146,8 +163,7 @@ async fn assert_known_state(data_dir: &Path) {
         assert_eq!(
             states.get(lesson).map(|(s, h)| (s.as_str(), *h)),
             Some(("passed", hearts)),
-            "{lesson} in {}",
-            data_dir.display()
+            "{lesson} in {what}"
         );
     }
     let passed = progress["passed_lessons"].as_i64().unwrap_or(-1);
@@ -166,7 +182,7 @@ async fn assert_known_state(data_dir: &Path) {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
     for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
         let path = entry.expect("dir entry").path();

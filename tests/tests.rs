@@ -41,3 +41,4 @@ mod route_security;
 mod srs;
 
 mod audit;
+mod snapshots;

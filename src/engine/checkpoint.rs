@@ -93,14 +93,29 @@ impl Engine {
     /// # Errors
     /// The redb error; the dirty marks are restored so the next attempt writes them.
     pub fn checkpoint(&self, progress: bool, wallets: bool) -> Result<CheckpointReport, String> {
+        let _one = self.inner().checkpoint_lock.lock();
+        self.checkpoint_locked(progress, wallets)
+    }
+
+    /// [`Engine::checkpoint`] for a caller that already holds `checkpoint_lock` (a
+    /// snapshot keeps it a little longer: see engine/snapshots.rs). Like every
+    /// checkpoint, its outcome counts for degraded mode (engine/degraded.rs).
+    ///
+    /// # Errors
+    /// As [`Engine::checkpoint`].
+    pub(crate) fn checkpoint_locked(
+        &self,
+        progress: bool,
+        wallets: bool,
+    ) -> Result<CheckpointReport, String> {
         let result = self.write_checkpoint(progress, wallets);
         self.note_checkpoint(result.is_ok());
         result
     }
 
+    /// The checkpoint itself; the caller holds `checkpoint_lock`.
     fn write_checkpoint(&self, progress: bool, wallets: bool) -> Result<CheckpointReport, String> {
         let inner = self.inner();
-        let _one = inner.checkpoint_lock.lock();
         let started = Instant::now();
         let seq = inner.journal.applied_watermark();
         let taken = {

@@ -30,6 +30,7 @@ pub mod privacy;
 pub mod reconcile;
 pub mod reports;
 pub mod seasons;
+pub mod snapshots;
 pub mod srs_ops;
 pub mod srs_reviews;
 pub mod students;
@@ -167,6 +168,8 @@ pub(crate) struct Inner {
     pub groups: groups::GroupsState,
     /// When this engine opened, unix ms: the idle clock of sessions not used since.
     pub opened_at_ms: i64,
+    /// Set while a snapshot is being written: one at a time (engine/snapshots.rs).
+    pub snapshot_busy: AtomicBool,
 }
 
 impl Engine {
@@ -245,6 +248,7 @@ impl Engine {
             last_reconcile: Mutex::new(None),
             dummy_hash: std::sync::OnceLock::new(),
             srs: srs_ops::SrsState::new(),
+            snapshot_busy: AtomicBool::new(false),
         };
         let mut engine = Engine {
             inner: Arc::new(inner),

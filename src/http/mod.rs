@@ -8,6 +8,7 @@ pub mod admin_players;
 pub mod admin_privacy;
 pub mod admin_reconcile;
 pub mod admin_seasons;
+pub mod admin_snapshots;
 pub mod assets;
 pub mod audit;
 pub mod content;
@@ -232,6 +233,7 @@ pub fn router(engine: Engine) -> Router {
         .routes(routes!(content::retry_build))
         .routes(routes!(content::serve).layer(tower_http::compression::CompressionLayer::new()))
         .merge(admin_jobs::routes())
+        .merge(admin_snapshots::routes())
         .merge(admin_reconcile::routes())
         .merge(audit::routes())
         .merge(admin_privacy::routes())

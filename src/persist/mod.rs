@@ -1,7 +1,10 @@
-//! Persistence: the write-ahead journal, redb checkpoints, recovery (persistence.md).
+//! Persistence: the write-ahead journal, redb checkpoints, recovery, snapshots
+//! (persistence.md).
 
 pub mod audit;
 pub mod codec;
+pub mod compact;
 pub mod journal;
 pub mod mirror;
+pub mod snapshot;
 pub mod store;

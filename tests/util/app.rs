@@ -34,10 +34,15 @@ pub struct TestApp {
 }
 
 fn config(dir: &std::path::Path, extra: &[(String, String)]) -> Config {
+    let snapshots = dir.join("snapshots");
     Config::load(
         None,
         [
             ("MEMORA_STORAGE__DATA_DIR", dir.to_str().expect("utf8 path")),
+            (
+                "MEMORA_STORAGE__SNAPSHOTS_DIR",
+                snapshots.to_str().expect("utf8 path"),
+            ),
             ("MEMORA_HTTP__ADDR", "127.0.0.1:0"),
             ("MEMORA_AUTH__ARGON2_MEMORY_KIB", "64"),
             ("MEMORA_AUTH__ARGON2_ITERATIONS", "1"),

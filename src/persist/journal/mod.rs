@@ -5,6 +5,7 @@
 
 mod applied;
 mod error;
+mod export;
 mod format;
 pub mod io;
 mod recent;
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 
 pub use applied::Applied;
 pub use error::{CorruptionError, JournalError, OpenError};
+pub use export::{last_seq_bound, read_range, write_segment};
 pub use format::{MAX_PAYLOAD_BYTES, RECORD_VERSION};
 pub use io::{Faults, FaultyStorage, FileStorage, Storage};
 pub use recent::{FsyncLatency, RECENT_FSYNCS};

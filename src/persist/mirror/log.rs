@@ -232,3 +232,21 @@ pub fn prune_below(db: &Database, n: u64) -> Result<(), redb::Error> {
     txn.commit()?;
     Ok(())
 }
+
+/// After `memora restore` (persist::snapshot): MariaDB holds rows of a state that no
+/// longer exists, so no position it holds may be trusted. Empties the queue and moves
+/// `head` past both this file's and the replaced data directory's (`previous_head`),
+/// marking it unlogged: every position MariaDB can hold is then at or below `unlogged`
+/// and the mirror resynchronizes fully on its next connection.
+///
+/// # Errors
+/// The redb error.
+pub(crate) fn mark_restored(txn: &WriteTransaction, previous_head: u64) -> Result<(), redb::Error> {
+    let mut state = txn.open_table(STATE)?;
+    let head = state.get(HEAD)?.map_or(0, |v| v.value()).max(previous_head) + 1;
+    state.insert(HEAD, head)?;
+    state.insert(UNLOGGED, head)?;
+    let mut log = txn.open_table(LOG)?;
+    log.retain(|_, _| false)?;
+    Ok(())
+}
