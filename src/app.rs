@@ -33,6 +33,12 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(crate::persist::mirror::run(engine, rx))
     };
+    // SRS maintenance (issue 6): daily auto-archive, weekly retention flagging.
+    let srs_maintenance = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_srs_maintenance(rx).await })
+    };
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -47,6 +53,7 @@ pub async fn serve(
     let _ = checkpoints.await;
     let _ = builds.await;
     let _ = mirror.await;
+    let _ = srs_maintenance.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -30,3 +30,5 @@ mod cdn_readers;
 
 mod mirror;
 mod srs;
+mod srs_archive;
+mod srs_archive_props;

@@ -169,6 +169,7 @@ impl Engine {
             tracing::error!(error = %e, "checkpoint failed; will retry");
             return Err(e.to_string());
         }
+        self.srs_checkpoint_committed(&srs_taken);
         if batch.rows() > 0 {
             let queued = batch.mirror_keys.as_ref().map_or(0, Vec::len) as u64;
             inner

@@ -112,6 +112,15 @@ pub enum Event {
     LessonCompletedV2(Box<super::srs_ops::LessonCompletedV2>),
     /// A review session: cards, wallet XP and streak, idempotency record.
     ReviewsSubmitted(Box<super::srs_ops::ReviewsSubmitted>),
+    // --- SRS archive, retention and import (issue 6): appended, never reorder ---
+    /// A batch of cards moved to the archive, with their states.
+    CardsArchived(Box<super::srs_archive::CardsArchived>),
+    /// The weekly retention flagging raised the eligible-for-deletion cutoff.
+    ArchiveFlagged(super::srs_archive::ArchiveFlagged),
+    /// An admin purged archived cards eligible for deletion.
+    ArchivePurged(Box<super::srs_archive::ArchivePurged>),
+    /// A review history import: the rebuilt cards replace the imported questions' cards.
+    CardsImported(Box<super::srs_import::CardsImported>),
 }
 
 /// An admin XP adjustment: the decided new total, with who and why for the audit.

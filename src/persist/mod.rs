@@ -3,4 +3,5 @@
 pub mod codec;
 pub mod journal;
 pub mod mirror;
+pub mod srs_archive;
 pub mod store;
