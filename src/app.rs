@@ -39,6 +39,21 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(async move { engine.run_srs_maintenance(rx).await })
     };
+    let probe = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_storage_probe(rx).await })
+    };
+    let reconcile = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_reconcile_schedule(rx).await })
+    };
+    let audit = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_audit(rx).await })
+    };
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -54,6 +69,10 @@ pub async fn serve(
     let _ = builds.await;
     let _ = mirror.await;
     let _ = srs_maintenance.await;
+    let _ = probe.await;
+    let _ = reconcile.await;
+    // After the last request: the audit task journals what is still buffered.
+    let _ = audit.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -28,7 +28,17 @@ mod deploy;
 
 mod cdn_readers;
 
+mod cdn_queue;
+mod cdn_s3;
+mod degraded;
+mod groups;
+
 mod mirror;
+mod openapi;
+mod reconcile;
+mod route_security;
 mod srs;
 mod srs_archive;
 mod srs_archive_props;
+
+mod audit;
