@@ -16,7 +16,7 @@ use super::srs_archive::{ArchiveFlagged, ArchivePurged};
 use super::{Engine, Event};
 
 /// `GET /api/v1/admin/seasons/{id}/archive-status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ArchiveStatus {
     /// Season id.
     pub season: String,
@@ -35,7 +35,7 @@ pub struct ArchiveStatus {
 }
 
 /// `POST /api/v1/admin/archive/purge` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeRequest {
     /// Must be `true`.
@@ -47,7 +47,7 @@ pub struct PurgeRequest {
 }
 
 /// The answer of a purge.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PurgeOutcome {
     /// The season purged, or null for all.
     pub season_id: Option<String>,

@@ -1,45 +1,48 @@
 //! Admin SRS archive, retention and import routes (srs.md "Archive and retention",
 //! "Review history import"; api.md "Long operations"):
 //! - `POST /api/v1/admin/seasons/{id}/archive` `{"confirm": true}` → 202 job `archive`;
-//! - `GET /api/v1/admin/seasons/{id}/archive-status`;
+//! - `GET /api/v1/admin/seasons/{id}/archive-status` (R);
 //! - `POST /api/v1/admin/archive/purge` `{"confirm": true, "season_id"?}`;
 //! - `POST /api/v1/admin/players/{id}/reviews/import?season_id=` (CSV body) → 202 job
 //!   `review_import`.
+//!
+//! The jobs run in a copy of the request's audit context (`engine::audit`), so the
+//! changes they journal are recorded as the admin's actions.
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::engine::audit;
 use crate::engine::jobs::JobOutput;
-use crate::engine::srs_retention::PurgeRequest;
+use crate::engine::srs_retention::{ArchiveStatus, PurgeOutcome, PurgeRequest};
 use crate::error::{ApiError, Code};
 
 use super::admin_jobs::accepted;
-use super::extract::{AdminAuth, check_json_content_type, parse_json};
+use super::extract::{AdminAuth, StaffAuth, check_json_content_type, parse_json};
 use super::{AppState, detached, json, problem};
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/seasons/{id}/archive", post(archive))
-        .route("/api/v1/admin/seasons/{id}/archive-status", get(status))
-        .route("/api/v1/admin/archive/purge", post(purge))
-        .route(
-            "/api/v1/admin/players/{id}/reviews/import",
-            post(import_reviews),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(archive))
+        .routes(routes!(status))
+        .routes(routes!(purge))
+        .routes(routes!(import_reviews))
 }
 
 /// `POST /api/v1/admin/seasons/{id}/archive` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ArchiveRequest {
+pub struct ArchiveRequest {
+    /// Must be `true`: archiving moves every card of the season out of the live tables.
     #[serde(default)]
-    confirm: bool,
+    pub confirm: bool,
 }
 
 /// A JSON body that may be empty (then `T::default()`), with the usual checks.
@@ -57,7 +60,23 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
 
 /// `POST /api/v1/admin/seasons/{id}/archive`: 202 with the job; 422 without
 /// `confirm: true`; 404 unknown season; 409 active, or already being archived.
-async fn archive(
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/seasons/{id}/archive",
+    operation_id = "archive_season",
+    tag = "admin: seasons",
+    summary = "Move every card of an inactive season to the archive (a job)",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Season id")),
+    request_body(content = ArchiveRequest, description = "`{\"confirm\": true}`"),
+    responses(
+        (status = 202, description = "The job (kind `archive`); its result is `{season, archived_cards, duration_ms}`", body = crate::engine::jobs::JobView),
+        (status = 404, description = "`NOT_FOUND`: no such season"),
+        (status = 409, description = "`CONFLICT`: the season is active, already being archived, or a review import into it is running"),
+        (status = 422, description = "`VALIDATION_FAILED`: `confirm` is not `true`"),
+    )
+)]
+pub async fn archive(
     State(state): State<AppState>,
     AdminAuth(caller): AdminAuth,
     Path(id): Path<String>,
@@ -80,22 +99,38 @@ async fn archive(
         Err(e) => return problem(e),
     };
     let runner = engine.clone();
+    let ctx = audit::current_for_job();
     let view = engine
         .jobs()
-        .spawn("archive", &caller.player.id, move |handle| async move {
-            runner
-                .run_archive(ticket, Some(handle))
-                .await
-                .map(JobOutput::of)
+        .spawn("archive", &caller.player.id, move |handle| {
+            audit::scope(ctx, async move {
+                runner
+                    .run_archive(ticket, Some(handle))
+                    .await
+                    .map(JobOutput::of)
+            })
         });
     engine.set_archive_job(&id, &view.id);
     accepted(&view)
 }
 
-/// `GET /api/v1/admin/seasons/{id}/archive-status`.
-async fn status(
+/// `GET /api/v1/admin/seasons/{id}/archive-status` (R).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/seasons/{id}/archive-status",
+    operation_id = "season_archive_status",
+    tag = "admin: seasons",
+    summary = "Live, archived and deletable card counts of a season",
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
+    params(("id" = String, Path, description = "Season id")),
+    responses(
+        (status = 200, description = "The counts", body = ArchiveStatus),
+        (status = 404, description = "`NOT_FOUND`: no such season"),
+    )
+)]
+pub async fn status(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    _: StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
     let engine = state.engine.clone();
@@ -107,7 +142,21 @@ async fn status(
 }
 
 /// `POST /api/v1/admin/archive/purge`: `{season_id, purged_cards, archived_before}`.
-async fn purge(
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/archive/purge",
+    operation_id = "purge_archive",
+    tag = "admin: seasons",
+    summary = "Delete the archived cards flagged eligible for deletion",
+    security(("bearer" = ["admin"])),
+    request_body(content = PurgeRequest, description = "`{\"confirm\": true, \"season_id\"?}`"),
+    responses(
+        (status = 200, description = "What was deleted", body = PurgeOutcome),
+        (status = 404, description = "`NOT_FOUND`: no such season"),
+        (status = 422, description = "`VALIDATION_FAILED`: `confirm` is not `true`"),
+    )
+)]
+pub async fn purge(
     State(state): State<AppState>,
     AdminAuth(caller): AdminAuth,
     headers: HeaderMap,
@@ -126,10 +175,12 @@ async fn purge(
 }
 
 /// `POST /api/v1/admin/players/{id}/reviews/import` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ImportParams {
-    season_id: Option<String>,
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// The season imported into (default: the active one).
+    pub season_id: Option<String>,
 }
 
 /// Accepted content types of a history file (or none).
@@ -164,7 +215,24 @@ fn check_csv_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 /// `POST /api/v1/admin/players/{id}/reviews/import?season_id=`: a CSV body (up to
 /// `http.admin_body_limit_bytes`); 422 with a pointer per bad cell (nothing changed),
 /// else 202 with the job (result `{player_id, season, reviews, cards, duration_ms}`).
-async fn import_reviews(
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/players/{id}/reviews/import",
+    operation_id = "import_reviews",
+    tag = "admin: seasons",
+    summary = "Import a student's review history (CSV) and rebuild those cards (a job)",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Player id"), ImportParams),
+    request_body(content = String, content_type = "text/csv", description = "Header `question_id,rating,reviewed_at,duration_ms`; `reviewed_at` RFC 3339 or unix ms; `duration_ms` may be empty"),
+    responses(
+        (status = 202, description = "The job (kind `review_import`); its result is `{player_id, season, reviews, cards, duration_ms}`", body = crate::engine::jobs::JobView),
+        (status = 404, description = "`NOT_FOUND`: no such player or season"),
+        (status = 409, description = "`NO_ACTIVE_SEASON`: no season given and none is active; `CONFLICT`: the season is being archived"),
+        (status = 415, description = "`VALIDATION_FAILED`: the content type is not CSV"),
+        (status = 422, description = "`VALIDATION_FAILED`: bad cells, each with its `/rows/{i}/{column}` pointer; nothing was imported"),
+    )
+)]
+pub async fn import_reviews(
     State(state): State<AppState>,
     AdminAuth(caller): AdminAuth,
     Path(id): Path<String>,
@@ -199,15 +267,16 @@ async fn import_reviews(
         Err(e) => return problem(e),
     };
     let runner = engine.clone();
-    let view = engine.jobs().spawn(
-        "review_import",
-        &caller.player.id,
-        move |handle| async move {
-            runner
-                .run_review_import(prepared, Some(handle))
-                .await
-                .map(JobOutput::of)
-        },
-    );
+    let ctx = audit::current_for_job();
+    let view = engine
+        .jobs()
+        .spawn("review_import", &caller.player.id, move |handle| {
+            audit::scope(ctx, async move {
+                runner
+                    .run_review_import(prepared, Some(handle))
+                    .await
+                    .map(JobOutput::of)
+            })
+        });
     accepted(&view)
 }

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::store::{Batch, Store, StoreError};
 
