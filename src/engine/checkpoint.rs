@@ -193,6 +193,9 @@ impl Engine {
                     .iter()
                     .map(|(p, s, q)| log::card_key(p, s, q)),
             );
+            // SRS archive: a moved card leaves `srs_cards` (its `k` key finds the live
+            // row gone, unless re-created) and enters `srs_cards_archive`.
+            keys.extend(super::srs_archive::mirror_keys(&batch));
             if batch.replace_subjects.is_some() {
                 keys.push(log::CONTENT.to_owned());
             }

@@ -27,8 +27,9 @@
 //! no row is rewritten), [`ArchivePurged`] deletes the archived cards before a cutoff,
 //! of one season or all. Both take effect in redb at the next checkpoint.
 //!
-//! **Mirror hook.** [`mirror_keys`] lists the MariaDB mirror queue keys of a batch's SRS
-//! rows (live cards, archive rows, retention cutoff, purges); see its documentation.
+//! **Mirror.** [`mirror_keys`] lists the MariaDB mirror queue keys of a batch's archive
+//! part (moved cards, retention cutoff, purges); the mirror task moves the rows from
+//! `srs_cards` to `srs_cards_archive`, flags and purges them there.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -400,6 +401,21 @@ impl Engine {
         pending.purges_writing.clear();
     }
 
+    /// Whether the card (lowercased question id) was archived and its move is not yet
+    /// checkpointed: memory no longer has it while redb's live table still does
+    /// (reconciliation skips such cards).
+    pub(crate) fn has_pending_move(&self, player_id: &str, season: &str, question: &str) -> bool {
+        let pending = self.archive_state().pending.lock();
+        let hit = |map: &MoveMap| {
+            map.get(player_id).is_some_and(|moves| {
+                moves
+                    .iter()
+                    .any(|m| &*m.season == season && &*m.question == question)
+            })
+        };
+        pending.writing.as_deref().is_some_and(hit) || hit(&pending.queued)
+    }
+
     /// Pending (not yet checkpointed) moves of one player in one season: (question,
     /// archived at, card).
     pub(crate) fn pending_moves_of(
@@ -438,46 +454,31 @@ impl Engine {
     }
 }
 
-/// MariaDB mirror queue keys of a checkpoint batch's SRS rows — the hook for wiring
-/// `srs_cards` and `srs_cards_archive` into the mirror (persistence.md). Not queued yet:
-/// the mirror task skips unknown kinds with a warning, so the lead adds
-/// `keys.extend(srs_archive::mirror_keys(&batch))` to `checkpoint.rs` together with the
-/// task's handling of these kinds:
-///
-/// - `s␟player␟season␟question` — a live card changed: re-read `cards`; upsert into
-///   `srs_cards`, or delete the row if it is gone (archived, removed).
-/// - `a␟season␟player␟question` — a card was archived: re-read `cards_archive`; upsert
-///   into `srs_cards_archive` (with `archived_at`, and `eligible_for_deletion` =
-///   `archived_at` < the cutoff), or delete it if it is gone (purged). The same batch
-///   carries the card's `s` key, which deletes it from `srs_cards`.
-/// - `e␟{cutoff_ms}` — retention flagging: `UPDATE srs_cards_archive SET
-///   eligible_for_deletion = 1 WHERE archived_at < cutoff`.
-/// - `x␟{before_ms}␟{season or empty}` — purge: `DELETE FROM srs_cards_archive WHERE
-///   archived_at < before [AND season_id = season]` (no per-row keys: purges can be
-///   millions of rows).
+/// MariaDB mirror queue keys of a checkpoint batch's archive part
+/// (`persist::mirror::log`): for each moved card its live key `k` (the mirror finds the
+/// live row gone and deletes it from `srs_cards`, unless the card was re-created) and
+/// its archive key `a` (upserted into `srs_cards_archive`, or deleted once purged); `e`
+/// for a raised retention cutoff; `x` per purge (no per-row keys: a purge can be
+/// millions of rows). A card moved in the batch that also erases its player is queued
+/// under the anonymous id its archive row is moved to.
 pub fn mirror_keys(batch: &Batch) -> Vec<String> {
-    let mut keys = Vec::with_capacity(
-        batch.cards.len() + batch.cards_deleted.len() + 2 * batch.archive_moves.len(),
-    );
-    let live = |p: &str, s: &str, q: &str| format!("s\u{1f}{p}\u{1f}{s}\u{1f}{q}");
-    keys.extend(batch.cards.iter().map(|(p, s, q, _)| live(p, s, q)));
-    keys.extend(batch.cards_deleted.iter().map(|(p, s, q)| live(p, s, q)));
+    use crate::persist::mirror::log;
+    let mut keys = Vec::with_capacity(2 * batch.archive_moves.len());
     for m in &batch.archive_moves {
-        keys.push(live(&m.player_id, &m.season, &m.question));
-        keys.push(format!(
-            "a\u{1f}{}\u{1f}{}\u{1f}{}",
-            m.season, m.player_id, m.question
-        ));
+        keys.push(log::card_key(&m.player_id, &m.season, &m.question));
+        let owner = batch
+            .audit
+            .erase
+            .iter()
+            .find(|(p, _)| *p == m.player_id)
+            .map_or(m.player_id.as_str(), |(_, anon)| anon.as_str());
+        keys.push(log::archived_key(owner, &m.season, &m.question));
     }
     if let Some(cutoff) = batch.archive_eligible_before_ms {
-        keys.push(format!("e\u{1f}{cutoff}"));
+        keys.push(log::archive_flagged_key(cutoff));
     }
     for p in &batch.archive_purges {
-        keys.push(format!(
-            "x\u{1f}{}\u{1f}{}",
-            p.before_ms,
-            p.season.as_deref().unwrap_or("")
-        ));
+        keys.push(log::archive_purged_key(p.before_ms, p.season.as_deref()));
     }
     keys
 }

@@ -19,6 +19,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{ApiError, Code};
+use crate::players::audit::{AuditKind, AuditRecord, RESULT_OK};
 use crate::persist::codec;
 use crate::srs::Card;
 
@@ -74,8 +75,10 @@ impl Engine {
     ///
     /// # Errors
     /// 404 `NOT_FOUND`; 409 `CONFLICT` when it is active, already being archived or
-    /// imported into.
+    /// imported into; 503 `STORAGE_UNAVAILABLE` in degraded mode (nothing would be
+    /// stored: the run is refused up front rather than failing at its first batch).
     pub async fn begin_archive(&self, season_id: &str) -> Result<ArchiveTicket, ApiError> {
+        self.check_writable()?;
         // Ordered with season changes, so it cannot be activated meanwhile.
         let _order = self.inner().admin_write.lock().await;
         let season = self.season(season_id)?;
@@ -177,9 +180,23 @@ impl Engine {
     /// documentation), reporting progress to `handle`.
     ///
     /// # Errors
-    /// 503 `STORAGE_UNAVAILABLE` (journal or checkpoint), 500. Batches journaled before
-    /// the error stay archived; running the archive again moves the rest.
+    /// 503 `STORAGE_UNAVAILABLE` (journal or checkpoint: degraded mode), 500. The run
+    /// stops at the first error; batches journaled before it stay archived, and running
+    /// the archive again moves the rest (the daily job does so once storage is back).
     pub async fn run_archive(
+        &self,
+        ticket: ArchiveTicket,
+        handle: Option<JobHandle>,
+    ) -> Result<ArchiveOutcome, ApiError> {
+        let season = ticket.season.clone();
+        let result = self.archive_passes(ticket, handle).await;
+        if let Err(e) = &result {
+            tracing::warn!(season, code = ?e.code, error = %e.detail, "archive run stopped");
+        }
+        result
+    }
+
+    async fn archive_passes(
         &self,
         ticket: ArchiveTicket,
         handle: Option<JobHandle>,
@@ -187,6 +204,13 @@ impl Engine {
         let started = Instant::now();
         let season = ticket.season.clone();
         let batch_cards = self.config().srs.archive_batch_cards;
+        // A run an admin started is audited (with their first batch); the daily job's
+        // runs have no request context and are recorded as task runs instead.
+        let mut audit = super::audit::current().map(|_| {
+            self.audit_record(AuditKind::AdminAction, RESULT_OK)
+                .detail("action", "season_archived")
+                .detail("season", season.as_str())
+        });
         let mut archived = 0u64;
         // Later passes catch cards created by a write that raced the reservation (a
         // completion decided while the season was still active).
@@ -214,8 +238,11 @@ impl Engine {
                 if chunk_cards < batch_cards as u64 && iter.peek().is_some() {
                     continue;
                 }
+                // Degraded mode (engine/degraded.rs): stop before reading the next batch
+                // rather than after journaling fails.
+                self.check_writable()?;
                 let moved = self
-                    .archive_batch(&ticket.season, std::mem::take(&mut chunk))
+                    .archive_batch(&ticket.season, std::mem::take(&mut chunk), &mut audit)
                     .await?;
                 chunk_cards = 0;
                 archived += moved;
@@ -249,7 +276,12 @@ impl Engine {
 
     /// Archives the cards of `season` of `players`: one or more journaled events (at
     /// most `srs.archive_batch_cards` cards each), applied. Returns the cards moved.
-    async fn archive_batch(&self, season: &str, players: Vec<Arc<str>>) -> Result<u64, ApiError> {
+    async fn archive_batch(
+        &self,
+        season: &str,
+        players: Vec<Arc<str>>,
+        audit: &mut Option<AuditRecord>,
+    ) -> Result<u64, ApiError> {
         let inner = self.inner();
         let mut hot = Vec::new();
         let mut cold: Vec<String> = Vec::new();
@@ -333,19 +365,25 @@ impl Engine {
                 });
                 if in_event >= batch_cards {
                     let full = std::mem::take(&mut event.players);
-                    self.commit_and_apply(Event::CardsArchived(Box::new(CardsArchived {
-                        season: season.to_owned(),
-                        at_ms,
-                        players: full,
-                    })))
+                    self.commit_audited(
+                        Event::CardsArchived(Box::new(CardsArchived {
+                            season: season.to_owned(),
+                            at_ms,
+                            players: full,
+                        })),
+                        audit.take().into_iter().collect(),
+                    )
                     .await?;
                     in_event = 0;
                 }
             }
         }
         if !event.players.is_empty() {
-            self.commit_and_apply(Event::CardsArchived(Box::new(event)))
-                .await?;
+            self.commit_audited(
+                Event::CardsArchived(Box::new(event)),
+                audit.take().into_iter().collect(),
+            )
+            .await?;
         }
         drop(guards);
         Ok(moved)

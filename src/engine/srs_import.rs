@@ -15,6 +15,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, Code, FieldProblem};
+use crate::players::audit::AuditKind;
 use crate::srs::import::{self, ImportedReview};
 
 use super::jobs::JobHandle;
@@ -177,6 +178,14 @@ impl Engine {
                 card: on_seconds(card),
             })
             .collect();
+        // The import is audited once, with its first event.
+        let mut audit = Some(
+            self.audit_action(AuditKind::AdminAction, &prepared.player_id)
+                .detail("action", "reviews_imported")
+                .detail("season", prepared.season.as_str())
+                .detail("reviews", rows)
+                .detail("cards", total),
+        );
         while !writes.is_empty() {
             let rest = writes.split_off(writes.len().min(IMPORT_EVENT_CARDS));
             let n = writes.len() as u64;
@@ -187,8 +196,11 @@ impl Engine {
                 cards: std::mem::replace(&mut writes, rest),
                 by: prepared.by.clone(),
             };
-            self.commit_and_apply(Event::CardsImported(Box::new(event)))
-                .await?;
+            self.commit_audited(
+                Event::CardsImported(Box::new(event)),
+                audit.take().into_iter().collect(),
+            )
+            .await?;
             if let Some(h) = &handle {
                 h.advance(n);
             }

@@ -9,6 +9,11 @@
 //! job whose latest scheduled instant has not been run by this process yet — so a run
 //! missed while the server was down happens right after start, and a fake clock moved
 //! past a slot triggers it at the next look. Both jobs are idempotent.
+//!
+//! Degraded mode (engine/degraded.rs): while writes are refused the task does not run
+//! the jobs, and a slot whose run failed for lack of storage stays due, so the job runs
+//! again at the first look after storage is back — never skipped silently until the
+//! next day.
 
 use std::time::{Duration, Instant};
 
@@ -76,8 +81,11 @@ impl Engine {
         };
         let (daily, weekly) = latest_slots(self.now(), at, weekday);
         let slots = *self.inner().srs.archive.slots.lock();
-        if slots.daily != Some(daily) {
-            self.auto_archive().await;
+        if (slots.daily != Some(daily) || slots.weekly != Some(weekly)) && self.is_degraded() {
+            tracing::debug!("SRS maintenance postponed: storage is degraded");
+            return;
+        }
+        if slots.daily != Some(daily) && self.auto_archive().await {
             self.inner().srs.archive.slots.lock().daily = Some(daily);
         }
         if slots.weekly != Some(weekly) {
@@ -108,7 +116,9 @@ impl Engine {
 
     /// The daily job: archives every season with `auto_archive`, not active, whose
     /// `end_date` is before today (UTC) and that still has live cards, one job each.
-    async fn auto_archive(&self) {
+    /// Returns `false` when a season could not be archived for lack of storage
+    /// (degraded mode): the slot stays due and the job runs again.
+    async fn auto_archive(&self) -> bool {
         let started_ms = self.now().as_millisecond();
         let started = Instant::now();
         let today = self.now().to_zoned(TimeZone::UTC).date();
@@ -124,6 +134,7 @@ impl Engine {
             .collect();
         let mut done = Vec::new();
         let mut failed = Vec::new();
+        let mut storage_failed = false;
         for season in due {
             let engine = self.clone();
             let of = season.clone();
@@ -133,6 +144,11 @@ impl Engine {
             }
             let ticket = match self.begin_archive(&season).await {
                 Ok(t) => t,
+                Err(e) if e.code == crate::error::Code::StorageUnavailable => {
+                    storage_failed = true;
+                    failed.push(format!("{season}: {}", e.detail));
+                    continue;
+                }
                 // Running already (a manual archive), or activated meanwhile.
                 Err(e) => {
                     tracing::info!(season, reason = %e.detail, "auto-archive skipped");
@@ -155,6 +171,10 @@ impl Engine {
                     done.push(format!("{season}: {}", v.result["archived_cards"]));
                 }
                 Ok(v) => {
+                    storage_failed |= v
+                        .error
+                        .as_ref()
+                        .is_some_and(|e| e.code == crate::error::Code::StorageUnavailable);
                     let why = v.error.map(|e| e.detail).unwrap_or_default();
                     tracing::error!(season, error = %why, "auto-archive failed");
                     failed.push(format!("{season}: {why}"));
@@ -174,6 +194,7 @@ impl Engine {
         };
         self.jobs()
             .record_run("srs_auto_archive", started_ms, started.elapsed(), result);
+        !storage_failed
     }
 }
 

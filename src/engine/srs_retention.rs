@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::persist::codec;
 use crate::persist::srs_archive::ArchivePurge;
+use crate::players::audit::{AuditKind, RESULT_OK};
 use crate::srs::Card;
 
 use super::srs_archive::{ArchiveFlagged, ArchivePurged};
@@ -221,12 +222,23 @@ impl Engine {
             })
             .await?;
         if purged_cards > 0 {
-            self.commit_and_apply(Event::ArchivePurged(Box::new(ArchivePurged {
-                season: request.season_id.clone(),
-                before_ms,
-                at_ms: self.now().as_millisecond(),
-                by: by.to_owned(),
-            })))
+            let mut audit = self
+                .audit_record(AuditKind::AdminAction, RESULT_OK)
+                .detail("action", "archive_purged")
+                .detail("purged_cards", purged_cards)
+                .detail("archived_before", super::accounts::rfc3339(before_ms));
+            if let Some(season) = &request.season_id {
+                audit = audit.detail("season", season.as_str());
+            }
+            self.commit_audited(
+                Event::ArchivePurged(Box::new(ArchivePurged {
+                    season: request.season_id.clone(),
+                    before_ms,
+                    at_ms: self.now().as_millisecond(),
+                    by: by.to_owned(),
+                })),
+                vec![audit],
+            )
             .await?;
             // The rows go at the next checkpoint; start it now rather than in 30 s.
             let engine = self.clone();

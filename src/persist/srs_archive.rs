@@ -156,6 +156,9 @@ pub(crate) fn init(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// # Errors
 /// [`StoreError::Redb`]; the whole checkpoint transaction fails then.
 pub(crate) fn write(txn: &WriteTransaction, batch: &Batch) -> Result<(), StoreError> {
+    // Erased players' live cards were deleted by `Store::commit` already (their cards
+    // come back under the anonymous id below, as ordinary upserts).
+    forget_erased_counts(txn, &batch.audit.erase)?;
     let mut live_delta: HashMap<String, i64> = HashMap::new();
     let mut cards = txn.open_table(CARDS).map_err(redb_err)?;
     if !batch.archive_moves.is_empty() {
@@ -243,6 +246,80 @@ pub(crate) fn write(txn: &WriteTransaction, batch: &Batch) -> Result<(), StoreEr
     }
     for purge in &batch.archive_purges {
         purge_rows(txn, purge)?;
+    }
+    rekey_erased_archive(txn, &batch.audit.erase)?;
+    Ok(())
+}
+
+/// Drops the live-card counts of erased players (players.md "Privacy").
+fn forget_erased_counts(
+    txn: &WriteTransaction,
+    erase: &[(String, String)],
+) -> Result<(), StoreError> {
+    if erase.is_empty() {
+        return Ok(());
+    }
+    let mut counts = txn.open_table(CARD_COUNTS).map_err(redb_err)?;
+    let mut doomed = Vec::new();
+    for row in counts.iter().map_err(redb_err)? {
+        let (k, _) = row.map_err(redb_err)?;
+        let key = k.value();
+        if let Some((_, player)) = key.split_once(SEP)
+            && erase.iter().any(|(p, _)| p == player)
+        {
+            doomed.push(key.to_owned());
+        }
+    }
+    for key in doomed {
+        counts.remove(key.as_str()).map_err(redb_err)?;
+    }
+    Ok(())
+}
+
+/// Moves erased players' archive rows to their anonymous ids, as their live cards are
+/// (nothing keyed by an erased id stays; the archive counts do not change).
+fn rekey_erased_archive(
+    txn: &WriteTransaction,
+    erase: &[(String, String)],
+) -> Result<(), StoreError> {
+    if erase.is_empty() {
+        return Ok(());
+    }
+    let mut seasons: BTreeSet<String> = BTreeSet::new();
+    {
+        let counts = txn.open_table(ARCHIVE_COUNTS).map_err(redb_err)?;
+        for row in counts.iter().map_err(redb_err)? {
+            let (k, _) = row.map_err(redb_err)?;
+            if let Some((season, _)) = split_archive_count_key(k.value()) {
+                seasons.insert(season.to_owned());
+            }
+        }
+    }
+    let mut archive = txn.open_table(ARCHIVE).map_err(redb_err)?;
+    for season in &seasons {
+        for (player, anon) in erase {
+            let start = format!("{season}{SEP}{player}{SEP}");
+            let end = format!("{season}{SEP}{player}\u{20}");
+            let mut rows = Vec::new();
+            for row in archive
+                .range(start.as_str()..end.as_str())
+                .map_err(redb_err)?
+            {
+                let (k, v) = row.map_err(redb_err)?;
+                rows.push((k.value()[start.len()..].to_owned(), v.value().to_vec()));
+            }
+            for (question, value) in rows {
+                archive
+                    .remove(format!("{start}{question}").as_str())
+                    .map_err(redb_err)?;
+                archive
+                    .insert(
+                        archive_key(season, anon, &question).as_str(),
+                        value.as_slice(),
+                    )
+                    .map_err(redb_err)?;
+            }
+        }
     }
     Ok(())
 }
