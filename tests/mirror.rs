@@ -869,7 +869,10 @@ async fn archive_moves_rows_between_the_tables_and_purge_deletes_them() {
         .fetch_all(&mut conn)
         .await
         .expect("archive rows");
-    assert_eq!(archived, live, "the same card state, now in the archive table");
+    assert_eq!(
+        archived, live,
+        "the same card state, now in the archive table"
+    );
     let stamps: Vec<(String, bool)> = sqlx::query_as(
         "SELECT CAST(archived_at AS CHAR), eligible_for_deletion FROM srs_cards_archive",
     )
@@ -950,12 +953,11 @@ async fn archive_moves_rows_between_the_tables_and_purge_deletes_them() {
     assert_eq!(flagged.eligible_cards, callers.len() as u64);
     checkpoint(&engine).await;
     caught_up(&engine, Duration::from_secs(30)).await;
-    let eligible: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM srs_cards_archive WHERE eligible_for_deletion",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .expect("count");
+    let eligible: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM srs_cards_archive WHERE eligible_for_deletion")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
     assert_eq!(eligible as usize, callers.len());
     let purged = engine
         .purge_archive(

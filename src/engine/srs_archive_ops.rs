@@ -19,8 +19,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{ApiError, Code};
-use crate::players::audit::{AuditKind, AuditRecord, RESULT_OK};
 use crate::persist::codec;
+use crate::players::audit::{AuditKind, AuditRecord, RESULT_OK};
 use crate::srs::Card;
 
 use super::jobs::JobHandle;

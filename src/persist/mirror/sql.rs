@@ -264,9 +264,8 @@ async fn delete_grouped(
     }
     for ((player, season), questions) in groups {
         for chunk in questions.chunks(500) {
-            let mut qb = QueryBuilder::<MySql>::new(format!(
-                "DELETE FROM {table} WHERE player_id = "
-            ));
+            let mut qb =
+                QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE player_id = "));
             qb.push_bind(player);
             qb.push(" AND season_id = ");
             qb.push_bind(season);

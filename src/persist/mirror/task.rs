@@ -234,7 +234,8 @@ impl Worker {
         }
         let batch = self.cfg.batch_rows;
         let (mut rows, mut missing) = self.read_rows(players, wallets, progress, cards).await?;
-        self.read_archived(&mut rows, &mut missing, archived).await?;
+        self.read_archived(&mut rows, &mut missing, archived)
+            .await?;
         let n = log::checkpoint_of(last);
         let content = self.content.as_ref().filter(|_| content_changed);
         let conn = self.conn.as_mut().ok_or("not connected")?;
@@ -267,9 +268,7 @@ impl Worker {
             .await
             .map_err(db_err)?;
         if let Some(cutoff) = archive.flagged {
-            sql::flag_archived(&mut tx, cutoff)
-                .await
-                .map_err(db_err)?;
+            sql::flag_archived(&mut tx, cutoff).await.map_err(db_err)?;
         }
         for (before, season) in &archive.purged {
             sql::purge_archived(&mut tx, *before, season.as_deref())
@@ -476,14 +475,11 @@ impl Worker {
                         let cutoff = blocking(&self.engine, read::archive_cutoff).await?;
                         // An archived card's live row may be left over from a time the
                         // mirror was off: drop it unless the card is live again.
-                        let live: Vec<String> = part
-                            .iter()
-                            .filter_map(|(k, _)| live_table_key(k))
-                            .collect();
-                        let still = blocking(&self.engine, move |db| {
-                            read::rows(db, Table::Cards, &live)
-                        })
-                        .await?;
+                        let live: Vec<String> =
+                            part.iter().filter_map(|(k, _)| live_table_key(k)).collect();
+                        let still =
+                            blocking(&self.engine, move |db| read::rows(db, Table::Cards, &live))
+                                .await?;
                         for (key, value) in still {
                             let mut p = key.splitn(3, '\u{1f}');
                             if let (None, Some(player), Some(season), Some(question)) =
