@@ -2,8 +2,8 @@
 //! "Review history import"): archiving with and without `confirm`, job progress and
 //! status counts, cards leaving the due queues for the archive, the daily auto-archive
 //! and weekly retention flagging driven by the fake clock, the purge, imports equal to
-//! replaying the history through the scheduler, and bad files refused with cell
-//! pointers. The property test across checkpoints, restarts and archives is in
+//! replaying the history through the scheduler, bad files refused with cell pointers,
+//! and the archive in degraded mode. The property test across checkpoints, restarts and archives is in
 //! `srs_archive_props.rs`.
 
 use std::collections::BTreeMap;
@@ -378,6 +378,84 @@ async fn the_daily_job_archives_ended_auto_archive_seasons_by_the_clock() {
     // Not auto_archive, or active: left alone.
     assert_eq!(counts(&status_of(&app, &admin, "kept").await), (5, 0, 0));
     assert_eq!(counts(&status_of(&app, &admin, "now").await), (5, 0, 0));
+}
+
+/// Degraded mode (srs.md): a manual archive is refused with 503 while writes are, and
+/// the daily run due meanwhile is postponed, not skipped — it archives the season once
+/// the probe has brought storage back.
+#[tokio::test]
+async fn the_archive_waits_out_degraded_mode() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    let storage = memora::persist::journal::FaultyStorage::default();
+    let app = TestApp::start_with_storage(
+        &[
+            ("MEMORA_SRS__MAINTENANCE_POLL_MS", "20"),
+            ("MEMORA_STORAGE__PROBE_INTERVAL_MS", "50"),
+            ("MEMORA_PLAYERS__STAFF_SESSION_IDLE_TIMEOUT", "off"),
+        ],
+        Some(Arc::new(storage.clone())),
+    )
+    .await;
+    let admin = app.admin().await;
+    let s = app.school("degraded-archive@test.memora", "UTC").await;
+    create_season(&app, &admin, season_body("old", "2026-11-25", false, true)).await;
+    let (status, job) = import_csv(
+        &app.api,
+        &admin,
+        &s.player_id,
+        "?season_id=old",
+        &history(3, 1),
+        "text/csv",
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(finished(&app.api, &admin, &job).await["state"], "done");
+
+    storage.faults.fail_syncs.store(u32::MAX, Ordering::SeqCst);
+    // The first write after the fault fails in the journal and degrades the engine.
+    let (status, v) = send(
+        &app.api,
+        Method::PATCH,
+        "/api/v1/admin/seasons/old",
+        &admin,
+        Some(json!({"title": "Old"})),
+    )
+    .await;
+    assert_eq!(status, 503, "{v}");
+    let (status, v) = send(
+        &app.api,
+        Method::POST,
+        "/api/v1/admin/seasons/old/archive",
+        &admin,
+        Some(json!({"confirm": true})),
+    )
+    .await;
+    assert_eq!(
+        (status, &v["code"]),
+        (503, &json!("STORAGE_UNAVAILABLE")),
+        "{v}"
+    );
+    // The season ends; the daily run is due but storage is not back.
+    app.clock.set("2026-11-26T03:00:00Z".parse().expect("ts"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(counts(&status_of(&app, &admin, "old").await), (3, 0, 0));
+
+    storage.faults.fail_syncs.store(0, Ordering::SeqCst);
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        last = status_of(&app, &admin, "old").await;
+        if counts(&last) == (0, 3, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        counts(&last),
+        (0, 3, 0),
+        "archived once storage is back: {last}"
+    );
 }
 
 #[tokio::test]
