@@ -54,6 +54,7 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(async move { engine.run_audit(rx).await })
     };
+    let upkeep = tokio::spawn(crate::observe::run_upkeep(stop_rx.clone()));
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -73,6 +74,7 @@ pub async fn serve(
     let _ = reconcile.await;
     // After the last request: the audit task journals what is still buffered.
     let _ = audit.await;
+    let _ = upkeep.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -34,6 +34,7 @@ const SECTIONS: &[&str] = &[
     "reconcile",
     "audit",
     "cdn",
+    "metrics",
 ];
 
 /// Keys whose values are secrets: redacted by `print-config` (dotted section, key).
@@ -77,6 +78,17 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `[cdn]`
     pub cdn: CdnConfig,
+    /// `[metrics]`
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the Prometheus endpoint (operations.md "Observability").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` and count and time every request; false: `/metrics` is 404
+    /// and nothing is recorded.
+    pub enabled: bool,
 }
 
 /// `[cdn]`: optional upload of the compiled files and assets to S3-compatible storage

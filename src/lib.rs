@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod objstore;
+pub mod observe;
 pub mod persist;
 pub mod players;
 pub mod progress;

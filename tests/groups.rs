@@ -399,6 +399,7 @@ async fn teachers_read_the_students_of_their_groups_and_nothing_else() {
         "/api/v1/admin/builds",
         "/api/v1/admin/seasons",
         "/api/v1/admin/seasons/2026",
+        "/api/v1/admin/engine",
     ] {
         let (status, v) = call(api, Method::GET, path, Some(&tea), None).await;
         assert_eq!(status, 200, "{path}: {v}");
@@ -985,4 +986,62 @@ async fn progress_reports_match_what_students_read_as_json_and_csv() {
     )
     .await;
     assert_eq!(v["items"], json!([]));
+}
+
+#[tokio::test]
+async fn an_erased_student_leaves_every_group_even_after_a_restart() {
+    let mut app = TestApp::start().await;
+    let admin = app.admin().await;
+    content(&app, &admin).await;
+    let ana = player(&app, &admin, "ana@test.memora", "student").await;
+    let ben = player(&app, &admin, "ben@test.memora", "student").await;
+    let tea = player(&app, &admin, "tea@test.memora", "teacher").await;
+    let g1 = new_group(&app, &admin, "7 A", &[&ana, &ben], &[&tea]).await;
+    let g2 = new_group(&app, &admin, "7 B", &[&ana], &[]).await;
+    let (status, _) = call(
+        &app.api,
+        Method::DELETE,
+        &format!("/api/v1/admin/players/{ana}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let read = |g: String| {
+        let api = app.api.clone();
+        let admin = admin.clone();
+        async move {
+            let v = ok(
+                &api,
+                Method::GET,
+                &format!("/api/v1/admin/groups/{g}"),
+                &admin,
+                None,
+            )
+            .await;
+            (v["student_ids"].clone(), v["teacher_ids"].clone())
+        }
+    };
+    assert_eq!(read(g1.clone()).await, (json!([ben]), json!([tea])));
+    assert_eq!(read(g2.clone()).await, (json!([]), json!([])));
+    // Replayed from the journal without a checkpoint, then from redb after one.
+    app.restart().await;
+    let admin = app.admin().await;
+    let get = |g: &str| format!("/api/v1/admin/groups/{g}");
+    let v = ok(&app.api, Method::GET, &get(&g1), &admin, None).await;
+    assert_eq!(v["student_ids"], json!([ben]));
+    ok(
+        &app.api,
+        Method::POST,
+        "/api/v1/admin/checkpoint",
+        &admin,
+        None,
+    )
+    .await;
+    app.restart().await;
+    let admin = app.admin().await;
+    let v = ok(&app.api, Method::GET, &get(&g2), &admin, None).await;
+    assert_eq!(v["student_ids"], json!([]));
+    let v = ok(&app.api, Method::GET, &get(&g1), &admin, None).await;
+    assert_eq!(v["student_ids"], json!([ben]));
 }

@@ -285,8 +285,10 @@ async fn migrations_workload_and_idempotent_resend() {
     for t in [
         "content_lessons",
         "content_subjects",
+        "interaction_log",
         "mirror_state",
         "players",
+        "security_events",
         "srs_cards",
         "srs_cards_archive",
         "subject_progress",
@@ -776,6 +778,119 @@ async fn reconciliation_finds_and_fixes_mirror_drift() {
 
     mirror.stop().await;
     engine.shutdown().expect("shutdown");
+    drop(conn);
+    db.drop_db().await;
+}
+
+async fn count(conn: &mut MySqlConnection, sql: &str, player: Option<&str>) -> i64 {
+    let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
+    let q = match player {
+        Some(p) => q.bind(p.to_owned()),
+        None => q,
+    };
+    q.fetch_one(&mut *conn).await.expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_logs_reach_the_mirror_and_follow_erasure_and_retention() {
+    let Some(base) = base_url() else { return };
+    let db = TestDb::create(&base).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FakeClock::new("2026-11-21T09:00:00Z".parse().expect("ts")));
+    let engine =
+        Engine::open(config(dir.path(), &db.url_via(None)), clock.clone()).expect("engine");
+    let mirror = MirrorTask::start(&engine);
+    let callers = school(&engine, 3).await;
+    // 1 + 2 + 3 lesson attempts (interaction log), two refused logins (security events).
+    play(&engine, &callers).await;
+    let s0 = callers[0].player.id.clone();
+    assert!(
+        engine
+            .login("s0@school.test", "wrong-password", None, None)
+            .await
+            .is_err()
+    );
+    assert!(
+        engine
+            .login("nobody@school.test", "wrong-password", None, None)
+            .await
+            .is_err()
+    );
+    engine.flush_audit().await.expect("flush");
+    checkpoint(&engine).await;
+    caught_up(&engine, Duration::from_secs(30)).await;
+
+    let mut conn = db.conn().await;
+    let attempts = "SELECT COUNT(*) FROM interaction_log WHERE kind = 'lesson_attempt'";
+    assert_eq!(count(&mut conn, attempts, None).await, 6);
+    let failed = "SELECT COUNT(*) FROM security_events WHERE kind = 'login_failed'";
+    assert_eq!(count(&mut conn, failed, None).await, 2);
+    let unknown: String = sqlx::query_scalar(
+        "SELECT JSON_UNQUOTE(JSON_EXTRACT(detail, '$.email')) FROM security_events \
+         WHERE kind = 'login_failed' AND player_id IS NULL",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("unknown-email row");
+    assert_eq!(unknown, "nobody@school.test");
+    let of_s0_interactions = "SELECT COUNT(*) FROM interaction_log WHERE player_id = ?";
+    let of_s0_security = "SELECT COUNT(*) FROM security_events WHERE player_id = ?";
+    assert_eq!(count(&mut conn, of_s0_interactions, Some(&s0)).await, 1);
+    let kinds: String = sqlx::query_scalar(
+        "SELECT GROUP_CONCAT(kind ORDER BY kind) FROM security_events WHERE player_id = ?",
+    )
+    .bind(&s0)
+    .fetch_one(&mut conn)
+    .await
+    .expect("kinds");
+    assert!(kinds.contains("login_failed"), "{kinds}");
+
+    // Erasure: the rows about s0 are anonymised in MariaDB as in redb, none deleted.
+    let admin = engine
+        .create_player(NewPlayer {
+            email: "admin@school.test".into(),
+            password: "password-1234".into(),
+            display_name: "Admin".into(),
+            role: Some(Role::Admin),
+            plan_id: None,
+            grade: None,
+            stream: None,
+            timezone: None,
+            grants: vec![],
+        })
+        .await
+        .expect("admin");
+    let admin = Caller {
+        player: engine.player(&admin.id).expect("admin player"),
+        token_hash: [1; 32],
+        device_id: None,
+        session_created_at_ms: 0,
+    };
+    engine.erase_player(&s0, &admin).await.expect("erase");
+    engine.flush_audit().await.expect("flush");
+    checkpoint(&engine).await;
+    caught_up(&engine, Duration::from_secs(30)).await;
+    assert_eq!(count(&mut conn, of_s0_interactions, Some(&s0)).await, 0);
+    assert_eq!(count(&mut conn, of_s0_security, Some(&s0)).await, 0);
+    assert_eq!(
+        count(&mut conn, attempts, None).await,
+        6,
+        "anonymised, not deleted"
+    );
+    let emails = "SELECT COUNT(*) FROM security_events WHERE JSON_EXTRACT(detail, '$.email') IS NOT NULL AND player_id IS NOT NULL";
+    assert_eq!(count(&mut conn, emails, None).await, 0);
+
+    // Retention (365 days by default): a year and a day later everything above expires,
+    // in MariaDB as in redb.
+    clock.advance(Duration::from_secs(366 * 86_400));
+    let report = engine.audit_retention().await.expect("retention");
+    assert!(report.changed);
+    caught_up(&engine, Duration::from_secs(30)).await;
+    let old = "SELECT (SELECT COUNT(*) FROM interaction_log WHERE at < '2026-11-22') \
+               + (SELECT COUNT(*) FROM security_events WHERE at < '2026-11-22')";
+    assert_eq!(count(&mut conn, old, None).await, 0);
+
+    mirror.stop().await;
     drop(conn);
     db.drop_db().await;
 }

@@ -34,6 +34,7 @@ mod degraded;
 mod groups;
 
 mod mirror;
+mod observe;
 mod openapi;
 mod reconcile;
 mod route_security;

@@ -106,13 +106,17 @@ struct QueueState {
     history: VecDeque<BuildRecord>,
     dead: BTreeMap<String, BuildRecord>,
     next_id: u64,
+    /// Builds started and not yet finished (waiting for the writer or writing).
+    running: usize,
 }
 
 /// Counts for health checks (`/readyz`, `/metrics`): see [`Builds::summary`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BuildsSummary {
     /// Jobs waiting (debounce or retry backoff).
     pub queued: usize,
+    /// Jobs started and not finished yet (waiting for the writer or writing).
+    pub running: usize,
     /// Jobs waiting for a retry after a failure.
     pub retrying: usize,
     /// Dead builds (failed every retry; an admin can retry them).
@@ -299,6 +303,8 @@ impl Builds {
     ) -> BuildRecord {
         record.state = BuildState::Running;
         record.started_at = Some(now());
+        self.state.lock().running += 1;
+        let clock = std::time::Instant::now();
         let outcome = {
             let mut writer = self.writer.lock();
             let built = match record.kind {
@@ -327,6 +333,7 @@ impl Builds {
         let finished = now();
         record.finished_at = Some(finished);
         let mut st = self.state.lock();
+        st.running = st.running.saturating_sub(1);
         let what = if record.kind == BuildKind::Upload {
             "upload"
         } else {
@@ -388,6 +395,13 @@ impl Builds {
         }
         st.history.push_front(record.clone());
         st.history.truncate(HISTORY);
+        drop(st);
+        let result = match record.state {
+            BuildState::Done => "done",
+            BuildState::Dead => "dead",
+            _ => "failed",
+        };
+        crate::observe::content_build(result, clock.elapsed());
         record
     }
 
@@ -408,6 +422,7 @@ impl Builds {
         let st = self.state.lock();
         BuildsSummary {
             queued: st.pending.len(),
+            running: st.running,
             retrying: st.pending.values().filter(|r| r.attempt > 1).count(),
             dead: st.dead.len(),
             upload_enabled: self.uploader.is_some(),

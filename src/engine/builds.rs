@@ -136,7 +136,27 @@ impl Engine {
             let _ = tokio::task::spawn_blocking(move || {
                 let catalog = engine.catalog();
                 let now = || engine.now();
-                engine.builds().run_due(&catalog, &now)
+                engine.jobs().timed(
+                    "content_builds",
+                    || {
+                        let records = engine.builds().run_due(&catalog, &now);
+                        let failed: Vec<&crate::cdn::BuildRecord> = records
+                            .iter()
+                            .filter(|r| r.state != crate::cdn::BuildState::Done)
+                            .collect();
+                        match failed.first() {
+                            None => Ok(records.len()),
+                            Some(first) => Err(format!(
+                                "{} of {} builds failed; plan {}: {}",
+                                failed.len(),
+                                records.len(),
+                                first.plan_id,
+                                first.error.as_deref().unwrap_or("unknown error")
+                            )),
+                        }
+                    },
+                    |built| format!("{built} plans built"),
+                )
             })
             .await;
         }

@@ -28,12 +28,61 @@ pub struct CheckpointReport {
     pub wallets: bool,
     /// Rows written.
     pub rows: usize,
+    /// Encoded bytes of the rows written (values only).
+    pub bytes: u64,
     /// Journal segments deleted afterwards.
     pub segments_deleted: usize,
     /// Wall time, milliseconds.
     pub duration_ms: u64,
     /// When it finished (RFC 3339).
     pub finished_at: String,
+}
+
+/// The last checkpoint of each stream and the failures since start, for `GET
+/// /api/v1/admin/engine`.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct CheckpointHistory {
+    /// The last checkpoint that wrote the progress stream (progress, content, accounts,
+    /// SRS).
+    pub progress: Option<CheckpointReport>,
+    /// The last checkpoint that wrote the wallet stream.
+    pub wallets: Option<CheckpointReport>,
+    /// Failed checkpoints since start.
+    pub failures: u64,
+    /// Failures since the last successful checkpoint (0 when the last one succeeded).
+    pub consecutive_failures: u64,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+}
+
+/// Encoded bytes of the values a batch writes.
+fn batch_bytes(batch: &Batch) -> u64 {
+    let pairs = |v: &Option<Vec<(String, Vec<u8>)>>| {
+        v.as_ref()
+            .map_or(0, |v| v.iter().map(|(_, b)| b.len()).sum::<usize>())
+    };
+    let total = pairs(&batch.replace_subjects)
+        + pairs(&batch.replace_plans)
+        + pairs(&batch.replace_seasons)
+        + batch.players.iter().map(|(_, b)| b.len()).sum::<usize>()
+        + batch.sessions.iter().map(|(_, b)| b.len()).sum::<usize>()
+        + batch
+            .progress
+            .iter()
+            .map(|(_, _, b)| b.len())
+            .sum::<usize>()
+        + batch.wallets.iter().map(|(_, b)| b.len()).sum::<usize>()
+        + batch
+            .cards
+            .iter()
+            .map(|(_, _, _, b)| b.len())
+            .sum::<usize>()
+        + batch
+            .idempotency
+            .iter()
+            .map(|(_, _, _, b)| b.len())
+            .sum::<usize>();
+    total as u64
 }
 
 impl Engine {
@@ -203,28 +252,46 @@ impl Engine {
                 keys.push(log::SEASONS.to_owned());
             }
             keys.extend(audit_mirror_gone.iter().cloned());
+            keys.extend(batch.audit.records.iter().map(|(id, record)| {
+                log::audit_key(&crate::players::audit::time_key(record.at_ms, *id))
+            }));
             batch.mirror_keys = Some(keys);
         }
         // --- end mirror ---
-        if let Err(e) = inner.store.commit(&batch) {
-            self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
-            self.restore_srs_dirty(srs_taken);
-            if batch.replace_groups.is_some() {
-                self.restore_groups_dirty();
+        let rows = batch.rows();
+        let bytes = batch_bytes(&batch);
+        let extra_keys = match inner.store.commit(&batch) {
+            Ok(n) => n,
+            Err(e) => {
+                self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
+                self.restore_srs_dirty(srs_taken);
+                if batch.replace_groups.is_some() {
+                    self.restore_groups_dirty();
+                }
+                let mut dirty = inner.dirty.lock();
+                dirty.progress.extend(taken.progress);
+                dirty.wallets.extend(taken.wallets);
+                dirty.players.extend(taken.players);
+                dirty.sessions.extend(taken.sessions);
+                dirty.catalog |= taken.catalog;
+                drop(dirty);
+                tracing::error!(error = %e, "checkpoint failed; will retry");
+                crate::observe::checkpoint(
+                    crate::observe::checkpoint_stream(progress, wallets),
+                    started.elapsed(),
+                    None,
+                );
+                let mut history = inner.checkpoints.lock();
+                history.failures += 1;
+                history.consecutive_failures += 1;
+                history.last_error = Some(e.to_string());
+                return Err(e.to_string());
             }
-            let mut dirty = inner.dirty.lock();
-            dirty.progress.extend(taken.progress);
-            dirty.wallets.extend(taken.wallets);
-            dirty.players.extend(taken.players);
-            dirty.sessions.extend(taken.sessions);
-            dirty.catalog |= taken.catalog;
-            tracing::error!(error = %e, "checkpoint failed; will retry");
-            return Err(e.to_string());
-        }
+        };
         self.srs_checkpoint_committed(&srs_taken);
         self.audit_checkpointed(std::mem::take(&mut batch.audit), Vec::new(), true);
-        if batch.rows() > 0 {
-            let queued = batch.mirror_keys.as_ref().map_or(0, Vec::len) as u64;
+        if rows > 0 {
+            let queued = (batch.mirror_keys.as_ref().map_or(0, Vec::len) + extra_keys) as u64;
             inner
                 .mirror
                 .checkpoint_written(queued, self.now().as_millisecond());
@@ -246,7 +313,8 @@ impl Engine {
             seq,
             progress,
             wallets,
-            rows: batch.rows(),
+            rows,
+            bytes,
             segments_deleted,
             duration_ms: started.elapsed().as_millis() as u64,
             finished_at: self.now().to_string(),
@@ -260,6 +328,21 @@ impl Engine {
             duration_ms = report.duration_ms,
             "checkpoint written"
         );
+        crate::observe::checkpoint(
+            crate::observe::checkpoint_stream(progress, wallets),
+            started.elapsed(),
+            Some((report.rows, report.bytes)),
+        );
+        {
+            let mut history = inner.checkpoints.lock();
+            history.consecutive_failures = 0;
+            if progress {
+                history.progress = Some(report.clone());
+            }
+            if wallets {
+                history.wallets = Some(report.clone());
+            }
+        }
         *inner.last_checkpoint.lock() = Some(report.clone());
         Ok(report)
     }
@@ -267,6 +350,11 @@ impl Engine {
     /// The last checkpoint's report.
     pub fn last_checkpoint(&self) -> Option<CheckpointReport> {
         self.inner().last_checkpoint.lock().clone()
+    }
+
+    /// The last checkpoint of each stream and the failures since start.
+    pub fn checkpoint_history(&self) -> CheckpointHistory {
+        self.inner().checkpoints.lock().clone()
     }
 
     /// Runs the periodic checkpoints until `shutdown` resolves: progress every
@@ -287,8 +375,19 @@ impl Engine {
                 _ = shutdown.changed() => return,
             };
             let engine = self.clone();
-            let result =
-                tokio::task::spawn_blocking(move || engine.checkpoint(progress, wallets)).await;
+            let task = if progress {
+                "checkpoint_progress"
+            } else {
+                "checkpoint_wallets"
+            };
+            let result = tokio::task::spawn_blocking(move || {
+                engine.jobs().timed(
+                    task,
+                    || engine.checkpoint(progress, wallets),
+                    |r| format!("seq {}: {} rows, {} bytes", r.seq, r.rows, r.bytes),
+                )
+            })
+            .await;
             if let Ok(Err(e)) = result {
                 tracing::error!(error = %e, "periodic checkpoint failed");
             }

@@ -31,7 +31,7 @@ pub const COLD_LOADS_PER_MINUTE: u32 = 500;
 pub const COLD_LOAD_PERIOD_SECS: u64 = 30;
 
 /// Why storage is unavailable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The journal could not write or fsync a batch.
@@ -43,6 +43,15 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The snake_case name, as serialized (a metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::JournalFailing => "journal_failing",
+            Reason::LowDisk => "low_disk",
+            Reason::CheckpointsFailing => "checkpoints_failing",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Reason::JournalFailing => "the journal cannot make writes durable",
@@ -53,7 +62,7 @@ impl Reason {
 }
 
 /// The degraded state as `/readyz` and `GET /api/v1/admin/engine` show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DegradedStatus {
     /// Whether writes are being refused.
     pub degraded: bool,
@@ -211,6 +220,7 @@ impl Engine {
         self.inner()
             .health
             .admit_cold_load(player_id)
+            .inspect_err(|_| crate::observe::rate_limited("cold_load"))
             .map_err(|secs| ApiError {
                 retry_after: Some(secs),
                 ..ApiError::new(

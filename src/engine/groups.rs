@@ -135,6 +135,19 @@ impl Groups {
         self.by_id.remove(id);
     }
 
+    /// Removes `player_id` from every group's students and teachers; whether any group
+    /// changed.
+    pub fn forget_member(&mut self, player_id: &str) -> bool {
+        let mut changed = false;
+        for g in self.by_id.values_mut() {
+            let before = g.student_ids.len() + g.teacher_ids.len();
+            g.student_ids.retain(|p| p != player_id);
+            g.teacher_ids.retain(|p| p != player_id);
+            changed |= g.student_ids.len() + g.teacher_ids.len() != before;
+        }
+        changed
+    }
+
     fn name_taken(&self, name: &str, except_id: &str) -> bool {
         self.by_id
             .values()
@@ -441,6 +454,16 @@ impl Engine {
         let state = &self.inner().groups;
         state.groups.write().put(record.clone());
         state.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Removes an erased player from every group, as part of applying
+    /// [`Event::PlayerErased`] (so a replay does the same; `updated_at` is left alone,
+    /// since the time of a replay is not the time of the erasure).
+    pub(super) fn forget_group_member(&self, player_id: &str) {
+        let state = &self.inner().groups;
+        if state.groups.write().forget_member(player_id) {
+            state.dirty.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Applies a durable [`Event::GroupDeleted`].

@@ -138,7 +138,7 @@ impl JobEntry {
 
 /// One periodic task's last run (operations.md: "Each job's last run, duration and
 /// result are visible in `GET /api/v1/admin/engine`").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaskRun {
     /// When the last run started (RFC 3339 UTC).
     pub last_run_at: String,

@@ -17,6 +17,7 @@ pub mod admin_players;
 pub mod audit;
 pub mod audit_query;
 pub mod builds;
+pub mod census;
 pub mod checkpoint;
 pub mod content_ops;
 pub mod degraded;
@@ -84,7 +85,7 @@ pub enum OpenError {
 }
 
 /// What recovery did, for logs and `/readyz`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct RecoveryReport {
     /// Journal records replayed.
     pub replayed: u64,
@@ -149,6 +150,10 @@ pub(crate) struct Inner {
     pub recovery: RecoveryReport,
     pub completions: AtomicU64,
     pub last_checkpoint: Mutex<Option<checkpoint::CheckpointReport>>,
+    /// The last checkpoint of each stream (observability).
+    pub checkpoints: Mutex<checkpoint::CheckpointHistory>,
+    /// The figures of the last reconciliation (observability).
+    pub last_reconcile: Mutex<Option<reconcile::ReconcileSummary>>,
     /// A hash verified against for unknown emails (same cost as real ones).
     pub dummy_hash: std::sync::OnceLock<String>,
     /// Compiled-content builds (engine/builds.rs).
@@ -190,6 +195,9 @@ impl Engine {
         storage: Arc<dyn journal::Storage>,
     ) -> Result<Engine, OpenError> {
         let started = Instant::now();
+        if config.metrics.enabled {
+            crate::observe::install();
+        }
         let data_dir = config.storage.data_dir.clone();
         let store = Store::open(&data_dir.join(REDB_FILE))?;
         let meta = store.meta()?;
@@ -239,6 +247,8 @@ impl Engine {
             recovery: RecoveryReport::default(),
             completions: AtomicU64::new(0),
             last_checkpoint: Mutex::new(None),
+            checkpoints: Mutex::new(checkpoint::CheckpointHistory::default()),
+            last_reconcile: Mutex::new(None),
             dummy_hash: std::sync::OnceLock::new(),
             srs,
         };

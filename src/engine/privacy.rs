@@ -494,6 +494,9 @@ impl Engine {
         if !parts.main && !parts.wallet {
             return Ok(());
         }
+        if parts.main {
+            self.forget_group_member(&erased.player_id);
+        }
         let inner = self.inner();
         let old = match inner.students.get(&erased.player_id) {
             Some(s) => s,

@@ -36,6 +36,23 @@ const MAX_LISTED: usize = 20;
 /// Keys read from redb per chunk while sampling.
 const SCAN_CHUNK: usize = 10_000;
 
+/// The figures of the last run, kept for `GET /api/v1/admin/engine` and `/metrics`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReconcileSummary {
+    /// When it finished (RFC 3339 UTC).
+    pub finished_at: String,
+    /// Keys compared.
+    pub sample_size: usize,
+    /// Discrepancies found.
+    pub discrepancies_found: usize,
+    /// `discrepancies_found / sample_size` (0 for an empty sample).
+    pub discrepancy_rate: f64,
+    /// Mirror rows fixed from the engine.
+    pub auto_corrected: usize,
+    /// Whether the rate exceeded `reconcile.alert_rate`.
+    pub alert_triggered: bool,
+}
+
 /// `POST /api/v1/admin/reconcile` body.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +206,16 @@ impl Engine {
             );
         }
         found.truncate(MAX_LISTED);
+        let summary = ReconcileSummary {
+            finished_at: self.now().to_string(),
+            sample_size: sample.len(),
+            discrepancies_found,
+            discrepancy_rate: rate,
+            auto_corrected: corrected,
+            alert_triggered: alert,
+        };
+        crate::observe::reconcile(&summary);
+        *self.inner().last_reconcile.lock() = Some(summary);
         Ok(ReconcileReport {
             sample_size: sample.len(),
             compared_memory,
@@ -533,6 +560,11 @@ impl Engine {
     ) -> Result<Option<Discrepancy>, String> {
         self.mirror_caught_up(Duration::from_secs(10)).await;
         Box::pin(self.compare_mirror_row(conn, kind, key, false)).await
+    }
+
+    /// The figures of the last reconciliation since start, if any.
+    pub fn last_reconcile(&self) -> Option<ReconcileSummary> {
+        self.inner().last_reconcile.lock().clone()
     }
 
     /// The daily schedule: a run every `reconcile.interval_hours` (0 = never) until

@@ -457,7 +457,7 @@ impl Engine {
 /// MariaDB mirror queue keys of a checkpoint batch's archive part
 /// (`persist::mirror::log`): for each moved card its live key `k` (the mirror finds the
 /// live row gone and deletes it from `srs_cards`, unless the card was re-created) and
-/// its archive key `a` (upserted into `srs_cards_archive`, or deleted once purged); `e`
+/// its archive key `v` (upserted into `srs_cards_archive`, or deleted once purged); `e`
 /// for a raised retention cutoff; `x` per purge (no per-row keys: a purge can be
 /// millions of rows). A card moved in the batch that also erases its player is queued
 /// under the anonymous id its archive row is moved to.

@@ -141,4 +141,19 @@ impl StudentMap {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Calls `f` with every student in memory, one shard at a time; a shard's lock is
+    /// released before its students are visited, so `f` may lock their state.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &Student)) {
+        for shard in &self.shards {
+            let students: Vec<(Arc<str>, Arc<Student>)> = shard
+                .read()
+                .iter()
+                .map(|(id, s)| (id.clone(), s.clone()))
+                .collect();
+            for (id, student) in &students {
+                f(id, student);
+            }
+        }
+    }
 }

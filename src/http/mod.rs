@@ -14,6 +14,7 @@ pub mod content;
 pub mod docs;
 pub mod extract;
 pub mod groups;
+pub mod observe;
 pub mod openapi;
 pub mod rate_limit;
 pub mod reports;
@@ -194,7 +195,6 @@ pub fn router(engine: Engine) -> Router {
     let engine_for_layers = state.engine.clone();
     let (mut api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health))
-        .routes(routes!(ready))
         .routes(routes!(student::login))
         .routes(routes!(student::logout))
         .routes(routes!(student::session))
@@ -239,6 +239,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(admin_privacy::routes())
         .merge(groups::routes())
         .merge(reports::routes())
+        .merge(observe::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content)
         .split_for_parts();
@@ -253,7 +254,8 @@ pub fn router(engine: Engine) -> Router {
     }
     // Every request runs with its audit context (client IP, endpoint, device).
     api = api.layer(from_fn_with_state(state.clone(), audit::context));
-    api.fallback(not_found)
+    let api = api
+        .fallback(not_found)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -279,7 +281,13 @@ pub fn router(engine: Engine) -> Router {
                     let player = res.extensions().get::<PlayerId>().map(|p| p.0.as_str()).unwrap_or("-");
                     tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, player, "answered");
                 }),
-        )
+        );
+    // Request metrics are the outermost layer: they also count timeouts (408).
+    if config.metrics.enabled {
+        api.layer(observe::TrackLayer)
+    } else {
+        api
+    }
 }
 
 /// The router answering while the engine recovers: `/healthz` 200, `/readyz` 503
@@ -333,62 +341,4 @@ pub struct Health {
 )]
 async fn health() -> Response {
     json(StatusCode::OK, &Health { status: "ok" })
-}
-
-/// `GET /readyz`: recovery done and the journal healthy.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "health",
-    summary = "Readiness, per component",
-    description = "`{status: ready|degraded|recovering, components: {journal, redb, \
-mirror}, mirror, recovery}`; the mirror is a warning component that never makes the \
-server unready.",
-    responses(
-        (status = 200, description = "Ready (or degraded: the journal is failing)", body = Object),
-        (status = 503, description = "Recovering: the journal is being replayed", body = Object, content_type = "application/json"),
-    )
-)]
-async fn ready(State(state): State<AppState>) -> Response {
-    let engine = &state.engine;
-    let journal_ok = engine.journal_healthy();
-    let ready = engine.is_ready();
-    let degraded = engine.degraded_status();
-    let builds = engine.builds().summary();
-    let status = match (ready, !degraded.degraded) {
-        (false, _) => "recovering",
-        (true, true) => "ready",
-        (true, false) => "degraded",
-    };
-    // The mirror is a warning component: it never makes the server unready.
-    let mirror = engine.mirror_status();
-    let mirror_component = match &mirror {
-        None => "disabled",
-        Some(m) if m.state == "unreachable" => "unreachable",
-        Some(m) if m.lag_rows > 0 => "lagging",
-        Some(_) => "ok",
-    };
-    let body = serde_json::json!({
-        "status": status,
-        "components": {
-            "journal": if journal_ok { "ok" } else { "failing" },
-            "redb": if degraded.checkpoint_failures == 0 { "ok" } else { "failing" },
-            "disk": if degraded.reasons.contains(&crate::engine::degraded::Reason::LowDisk) { "low" } else { "ok" },
-            "mirror": mirror_component,
-            // A warning component: dead builds never make the server unready.
-            "content_build": if builds.dead > 0 { "dead_builds" } else if builds.retrying > 0 { "retrying" } else { "ok" },
-        },
-        "builds": builds,
-        "degraded": degraded,
-        "mirror": mirror,
-        "recovery": engine.recovery(),
-    });
-    json(
-        if ready {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        &body,
-    )
 }

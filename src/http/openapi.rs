@@ -44,7 +44,7 @@ bearer token only. The interactive reference is served at `/docs`.",
     ),
     components(schemas(Problem, FieldProblem, Code)),
     tags(
-        (name = "health", description = "Liveness and readiness (public)"),
+        (name = "health", description = "Liveness, readiness and metrics (public)"),
         (name = "auth", description = "Login, session, logout, own password (players.md)"),
         (name = "student", description = "The student's own data and play (progress.md)"),
         (name = "reviews", description = "Spaced-repetition reviews (srs.md)"),
@@ -52,7 +52,7 @@ bearer token only. The interactive reference is served at `/docs`.",
         (name = "admin: content", description = "Subjects, plans, builds and assets"),
         (name = "admin: players", description = "Accounts, devices, sessions, grants, XP"),
         (name = "admin: seasons", description = "SRS seasons and cards"),
-        (name = "admin: engine", description = "Checkpoints and background jobs"),
+        (name = "admin: engine", description = "The engine report, checkpoints, reconciliation and background jobs"),
     )
 )]
 pub struct ApiDoc;

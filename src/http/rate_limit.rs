@@ -132,6 +132,7 @@ impl RateLimits {
 
     fn check<K: std::hash::Hash + Eq + Clone>(
         &self,
+        name: &'static str,
         limiter: &Limiter<K>,
         key: &K,
     ) -> Result<Allowance, Limited> {
@@ -154,6 +155,7 @@ impl RateLimits {
             }
             Err(not_until) => {
                 use governor::clock::Clock as _;
+                crate::observe::rate_limited(name);
                 let wait = not_until.wait_time_from(self.clock.now());
                 let quota = not_until.quota();
                 let limit = quota.burst_size().get();
@@ -179,7 +181,7 @@ impl RateLimits {
         if !self.enabled {
             return Ok(());
         }
-        self.check(&self.login_ip, &ip)?;
+        self.check("login_ip", &self.login_ip, &ip)?;
         self.check_account(email)
     }
 
@@ -194,7 +196,8 @@ impl RateLimits {
         }
         let account = crate::players::account::normalize_email(email)
             .unwrap_or_else(|| email.trim().to_lowercase());
-        self.check(&self.login_account, &account).map(|_| ())
+        self.check("login_account", &self.login_account, &account)
+            .map(|_| ())
     }
 
     /// Counts a request of `group` for a player; `None` when limits are off.
@@ -209,12 +212,12 @@ impl RateLimits {
         if !self.enabled {
             return Ok(None);
         }
-        let limiter = match group {
-            Group::Completions => &self.completions,
-            Group::Reviews => &self.reviews,
-            Group::Reads => &self.reads,
+        let (name, limiter) = match group {
+            Group::Completions => ("completions", &self.completions),
+            Group::Reviews => ("reviews", &self.reviews),
+            Group::Reads => ("reads", &self.reads),
         };
-        self.check(limiter, &player_id.to_owned()).map(Some)
+        self.check(name, limiter, &player_id.to_owned()).map(Some)
     }
 }
 

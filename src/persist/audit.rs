@@ -102,11 +102,17 @@ fn decode_record(bytes: &[u8]) -> Result<AuditRecord, StoreError> {
 /// Writes an audit batch inside a checkpoint's transaction: new records, then erasures,
 /// then retention (so a record written and expired in one batch is gone).
 ///
+/// Returns the keys of the records the erasures rewrote (the mirror re-sends them).
+///
 /// # Errors
 /// [`StoreError::Redb`]; the whole checkpoint transaction is abandoned then.
-pub(crate) fn commit(txn: &WriteTransaction, batch: &AuditBatch) -> Result<(), StoreError> {
+pub(crate) fn commit(
+    txn: &WriteTransaction,
+    batch: &AuditBatch,
+) -> Result<Vec<[u8; 16]>, StoreError> {
+    let mut rewritten = Vec::new();
     if batch.is_empty() {
-        return Ok(());
+        return Ok(rewritten);
     }
     let mut main = txn.open_table(AUDIT).map_err(redb_err)?;
     let mut index = txn.open_table(AUDIT_INDEX).map_err(redb_err)?;
@@ -148,6 +154,7 @@ pub(crate) fn commit(txn: &WriteTransaction, batch: &AuditBatch) -> Result<(), S
             record.anonymise(player, anon);
             main.insert(time.as_slice(), codec::encode(&record).as_slice())
                 .map_err(redb_err)?;
+            rewritten.push(time);
             index
                 .insert(player_index(anon, &time).as_slice(), [].as_slice())
                 .map_err(redb_err)?;
@@ -199,7 +206,7 @@ pub(crate) fn commit(txn: &WriteTransaction, batch: &AuditBatch) -> Result<(), S
                 .map_err(redb_err)?;
         }
     }
-    Ok(())
+    Ok(rewritten)
 }
 
 /// Which records a scan walks.
@@ -296,19 +303,10 @@ pub fn scan(
 /// # Errors
 /// [`StoreError::Redb`].
 pub fn marks(store: &Store) -> Result<AuditMarks, StoreError> {
-    let txn = store.db().begin_read().map_err(redb_err)?;
-    let meta = match txn.open_table(AUDIT_META) {
-        Ok(t) => t,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(AuditMarks::default()),
-        Err(e) => return Err(redb_err(e)),
-    };
-    let get = |k: &str| -> Result<i64, StoreError> {
-        Ok(meta.get(k).map_err(redb_err)?.map_or(0, |v| v.value()))
-    };
-    Ok(AuditMarks {
-        deleted_before_ms: get(KEY_DELETED_BEFORE)?,
-        ip_cleared_before_ms: get(KEY_IP_CLEARED_BEFORE)?,
-    })
+    match store.db().get() {
+        Some(db) => marks_in(&db),
+        None => Err(redb_err(redb::Error::DatabaseClosed)),
+    }
 }
 
 /// Whether any stored record has a time in `[from_ms, to_ms)` and, when `with_ip`, a
@@ -346,6 +344,95 @@ pub fn count(store: &Store) -> Result<u64, StoreError> {
         Err(TableError::TableDoesNotExist(_)) => Ok(0),
         Err(e) => Err(redb_err(e)),
     }
+}
+
+/// The current records of `keys` in a database (the mirror's read; it holds no
+/// [`Store`]): `(key, Some(record))`, or `None` for a record deleted since.
+///
+/// # Errors
+/// [`StoreError::Redb`], or a record that does not decode.
+#[allow(clippy::type_complexity)]
+pub fn records_in(
+    db: &redb::Database,
+    keys: &[[u8; 16]],
+) -> Result<Vec<([u8; 16], Option<AuditRecord>)>, StoreError> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read().map_err(redb_err)?;
+    let main = match txn.open_table(AUDIT) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => {
+            return Ok(keys.iter().map(|k| (*k, None)).collect());
+        }
+        Err(e) => return Err(redb_err(e)),
+    };
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let record = match main.get(key.as_slice()).map_err(redb_err)? {
+            Some(v) => Some(decode_record(v.value())?),
+            None => None,
+        };
+        out.push((*key, record));
+    }
+    Ok(out)
+}
+
+/// Up to `limit` records after key `after` (from the oldest when `None`), oldest first:
+/// the mirror's full resynchronization.
+///
+/// # Errors
+/// [`StoreError::Redb`], or a record that does not decode.
+pub fn scan_in(
+    db: &redb::Database,
+    after: Option<[u8; 16]>,
+    limit: usize,
+) -> Result<Vec<([u8; 16], AuditRecord)>, StoreError> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read().map_err(redb_err)?;
+    let main = match txn.open_table(AUDIT) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(redb_err(e)),
+    };
+    let start = match &after {
+        Some(k) => std::ops::Bound::Excluded(k.as_slice()),
+        None => std::ops::Bound::Unbounded,
+    };
+    let mut out = Vec::new();
+    for row in main
+        .range::<&[u8]>((start, std::ops::Bound::Unbounded))
+        .map_err(redb_err)?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = row.map_err(redb_err)?;
+        let Ok(key) = <[u8; 16]>::try_from(k.value()) else {
+            continue;
+        };
+        out.push((key, decode_record(v.value())?));
+    }
+    Ok(out)
+}
+
+/// The retention marks of a database (the mirror's read; see [`marks`]).
+///
+/// # Errors
+/// [`StoreError::Redb`].
+pub fn marks_in(db: &redb::Database) -> Result<AuditMarks, StoreError> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read().map_err(redb_err)?;
+    let meta = match txn.open_table(AUDIT_META) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(AuditMarks::default()),
+        Err(e) => return Err(redb_err(e)),
+    };
+    let get = |k: &str| -> Result<i64, StoreError> {
+        Ok(meta.get(k).map_err(redb_err)?.map_or(0, |v| v.value()))
+    };
+    Ok(AuditMarks {
+        deleted_before_ms: get(KEY_DELETED_BEFORE)?,
+        ip_cleared_before_ms: get(KEY_IP_CLEARED_BEFORE)?,
+    })
 }
 
 #[cfg(test)]

@@ -154,6 +154,9 @@ impl Batch {
             + self.archive_purges.len()
             + self.erased_players.len()
             + self.replace_groups.as_ref().map_or(0, Vec::len)
+            + self.audit.records.len()
+            + usize::from(self.audit.delete_before_ms.is_some())
+            + usize::from(self.audit.clear_ip_before_ms.is_some())
     }
 }
 
@@ -466,12 +469,15 @@ impl Store {
         Ok((card_rows, idem_rows))
     }
 
-    /// Writes one checkpoint batch in one durable transaction.
+    /// Writes one checkpoint batch in one durable transaction. Returns how many mirror
+    /// queue keys it added beyond `batch.mirror_keys` (audit records rewritten by
+    /// erasures, the retention marks).
     ///
     /// # Errors
     /// [`StoreError::Redb`]; nothing of the batch is visible then.
-    pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+    pub fn commit(&self, batch: &Batch) -> Result<usize, StoreError> {
         let txn = self.db.begin_write().map_err(redb_err)?;
+        let mut extra_keys = 0;
         {
             erase_players(&txn, &batch.erased_players)?;
             if let Some(subjects) = &batch.replace_subjects {
@@ -508,15 +514,26 @@ impl Store {
                     .map_err(redb_err)?;
             }
             commit_srs(&txn, batch)?;
-            crate::persist::audit::commit(&txn, &batch.audit)?;
+            let rewritten = crate::persist::audit::commit(&txn, &batch.audit)?;
             if let Some(groups) = &batch.replace_groups {
                 replace_all(&txn, GROUPS, groups)?;
             }
             // Mirror queue (issue 5): same transaction, so a checkpoint and its queue
             // entries are durable together.
+            // Audit records rewritten by erasures and the retention marks are only known
+            // here: their keys join the checkpoint's.
             if batch.rows() > 0 {
-                crate::persist::mirror::log::append(&txn, batch.mirror_keys.as_deref())
-                    .map_err(redb_err)?;
+                use crate::persist::mirror::log;
+                let mut extra: Vec<String> = rewritten.iter().map(log::audit_key).collect();
+                if batch.audit.delete_before_ms.is_some()
+                    || batch.audit.clear_ip_before_ms.is_some()
+                {
+                    extra.push(log::AUDIT_RETENTION.to_owned());
+                }
+                log::append(&txn, batch.mirror_keys.as_deref(), &extra).map_err(redb_err)?;
+                if batch.mirror_keys.is_some() {
+                    extra_keys = extra.len();
+                }
             }
             let mut meta = txn.open_table(META).map_err(redb_err)?;
             if let Some(seq) = batch.progress_seq {
@@ -526,7 +543,8 @@ impl Store {
                 meta.insert(KEY_WALLET_SEQ, seq).map_err(redb_err)?;
             }
         }
-        txn.commit().map_err(redb_err)
+        txn.commit().map_err(redb_err)?;
+        Ok(extra_keys)
     }
 
     /// Row counts of every table.

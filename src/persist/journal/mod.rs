@@ -7,6 +7,7 @@ mod applied;
 mod error;
 mod format;
 pub mod io;
+mod recent;
 mod recover;
 mod writer;
 
@@ -31,6 +32,7 @@ pub use applied::Applied;
 pub use error::{CorruptionError, JournalError, OpenError};
 pub use format::{MAX_PAYLOAD_BYTES, RECORD_VERSION};
 pub use io::{Faults, FaultyStorage, FileStorage, Storage};
+pub use recent::{FsyncLatency, RECENT_FSYNCS};
 pub use recover::{ScanReport, SegmentSummary, scan};
 
 use applied::Progress;
@@ -139,6 +141,7 @@ pub(crate) struct SegMeta {
 pub(crate) struct Meta {
     segments: Vec<SegMeta>,
     stats: JournalStats,
+    recent_fsyncs: recent::RecentFsyncs,
 }
 
 /// State shared by the handles, the writer thread and the [`Applied`] guards.
@@ -302,6 +305,7 @@ impl Journal {
                     synced_seq: last_seq,
                     ..JournalStats::default()
                 },
+                recent_fsyncs: recent::RecentFsyncs::default(),
             }),
             healthy: AtomicBool::new(true),
             closed: AtomicBool::new(false),
@@ -440,6 +444,11 @@ impl Journal {
             healthy: self.is_healthy(),
             ..meta.stats.clone()
         }
+    }
+
+    /// Percentiles of the last [`RECENT_FSYNCS`] fsyncs.
+    pub fn recent_fsyncs(&self) -> FsyncLatency {
+        self.inner.shared.meta.lock().recent_fsyncs.latency()
     }
 
     /// Stops accepting submissions, writes and fsyncs everything already queued, and

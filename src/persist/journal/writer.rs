@@ -148,6 +148,7 @@ impl Writer {
         // acknowledged record is always visible to `durable_seq`/`applied_watermark`.
         self.shared.progress.lock().publish(first, n);
         self.shared.healthy.store(true, Ordering::SeqCst);
+        crate::observe::journal_batch(n);
         {
             let mut meta = self.shared.meta.lock();
             meta.stats.batches += 1;
@@ -243,6 +244,7 @@ impl Writer {
             tracing::error!(error = %e, "journal: write failed, records refused");
         }
         self.shared.meta.lock().stats.failed_batches += 1;
+        crate::observe::journal_failed_batch();
         let err = JournalError::Io(e.to_string());
         for ack in self.acks.drain(..) {
             let _ = ack.send(Err(err.clone()));
@@ -275,8 +277,11 @@ impl Writer {
     fn timed_sync(&mut self) -> io::Result<()> {
         let t = Instant::now();
         self.seg.sync()?;
-        let micros = t.elapsed().as_micros() as u64;
+        let took = t.elapsed();
+        crate::observe::journal_fsync(took);
+        let micros = took.as_micros() as u64;
         let mut meta = self.shared.meta.lock();
+        meta.recent_fsyncs.push(micros);
         let s = &mut meta.stats;
         s.fsyncs += 1;
         s.last_fsync_micros = micros;

@@ -8,10 +8,11 @@
 //! whose position is at or below it must resynchronize fully. See docs/mirror.md.
 //!
 //! Entry key: 8-byte big-endian checkpoint number, then the row key (`w␟player`,
-//! `p␟player␟subject`, `u␟player`, `k␟player␟season␟question`, `c` for content or `s`
-//! for seasons), so entries sort by checkpoint. The SRS archive adds
-//! `a␟player␟season␟question` (an archive row), `e␟cutoff_ms` (retention flagging),
-//! `x␟before_ms␟season` (a purge; empty season = all) and `r␟player␟anon` (an erased
+//! `p␟player␟subject`, `u␟player`, `k␟player␟season␟question`, `a␟<32 hex digits of
+//! the audit time key>`, `c` for content, `s` for seasons or `r` for the audit retention
+//! marks), so entries sort by checkpoint. The SRS archive adds
+//! `v␟player␟season␟question` (an archive row), `e␟cutoff_ms` (retention flagging),
+//! `x␟before_ms␟season` (a purge; empty season = all) and `n␟player␟anon` (an erased
 //! player's cards).
 //! A *position* uses the same encoding: everything at or below it has been mirrored.
 
@@ -35,16 +36,20 @@ pub const CONTENT: &str = "c";
 pub const CARD: char = 'k';
 /// The seasons changed: make sure `srs_cards` has a partition for each.
 pub const SEASONS: &str = "s";
+/// An audit record (`security_events` or `interaction_log` row).
+pub const AUDIT: char = 'a';
+/// The audit retention marks moved: delete expired rows and clear expired client IPs.
+pub const AUDIT_RETENTION: &str = "r";
 
 /// A (player, season, question) row of the card archive (`cards_archive`).
-pub const ARCHIVED: char = 'a';
+pub const ARCHIVED: char = 'v';
 /// The retention cutoff was raised: `e␟cutoff_ms` flags the archive rows before it.
 pub const ARCHIVE_FLAGGED: char = 'e';
 /// A purge: `x␟before_ms␟season` deletes the archive rows before it (empty season: all).
 pub const ARCHIVE_PURGED: char = 'x';
-/// An erasure: `r␟player␟anon` drops the player's live card rows and moves their
+/// An erasure: `n␟player␟anon` drops the player's live card rows and moves their
 /// archive rows to the anonymous id (the live cards come back under it as `k` keys).
-pub const CARDS_REKEYED: char = 'r';
+pub const CARDS_REKEYED: char = 'n';
 
 /// Queue key of an archive row (`question` lowercased, as in redb).
 pub fn archived_key(player: &str, season: &str, question: &str) -> String {
@@ -82,6 +87,29 @@ pub fn progress_key(player: &str, subject: &str) -> String {
 /// Queue key of a card row (`question` lowercased, as in redb).
 pub fn card_key(player: &str, season: &str, question: &str) -> String {
     format!("{CARD}\u{1f}{player}\u{1f}{season}\u{1f}{question}")
+}
+
+/// Queue key of an audit record, by its redb key (`persist::audit` time key).
+pub fn audit_key(time_key: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(34);
+    out.push(AUDIT);
+    out.push('\u{1f}');
+    for b in time_key {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The audit time key of the rest of an audit queue key (after `a␟`).
+pub fn parse_audit_key(hex: &str) -> Option<[u8; 16]> {
+    if hex.len() != 32 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Queue key of a player row.
@@ -122,11 +150,15 @@ pub struct LogMeta {
 }
 
 /// Called by `Store::commit` for a batch with rows: takes the next checkpoint number
-/// and queues `keys` under it, or marks it unlogged when `keys` is `None`.
+/// and queues `keys` and `extra` under it, or marks it unlogged when `keys` is `None`.
 ///
 /// # Errors
 /// The redb error (the whole checkpoint transaction then fails).
-pub(crate) fn append(txn: &WriteTransaction, keys: Option<&[String]>) -> Result<(), redb::Error> {
+pub(crate) fn append(
+    txn: &WriteTransaction,
+    keys: Option<&[String]>,
+    extra: &[String],
+) -> Result<(), redb::Error> {
     let mut state = txn.open_table(STATE)?;
     let n = state.get(HEAD)?.map_or(0, |v| v.value()) + 1;
     state.insert(HEAD, n)?;
@@ -134,7 +166,7 @@ pub(crate) fn append(txn: &WriteTransaction, keys: Option<&[String]>) -> Result<
         Some(keys) => {
             let mut log = txn.open_table(LOG)?;
             let mut entry = Vec::with_capacity(64);
-            for key in keys {
+            for key in keys.iter().chain(extra) {
                 entry.clear();
                 entry.extend_from_slice(&n.to_be_bytes());
                 entry.extend_from_slice(key.as_bytes());

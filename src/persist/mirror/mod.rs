@@ -40,7 +40,7 @@ pub struct Feed {
 }
 
 /// The mirror's state for `/readyz` and the engine report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct MirrorStatus {
     /// `starting`, `ok`, `catching_up` or `unreachable`.
     pub state: &'static str,

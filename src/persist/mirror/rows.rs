@@ -390,3 +390,65 @@ pub fn progress(
         updated_at: datetime(r.updated_at_ms),
     })
 }
+
+/// A `security_events` or `interaction_log` row (players.md "Audit and interaction
+/// logs"; which table by [`AuditKind::is_interaction`](crate::players::audit::AuditKind)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    /// Record id (unique; derived from the journal sequence).
+    pub id: u64,
+    /// Whether it goes to `interaction_log` (else `security_events`).
+    pub interaction: bool,
+    /// `YYYY-MM-DD HH:MM:SS.fff` UTC.
+    pub at: String,
+    /// API name of the kind (`login_failed`, `lesson_attempt`, …).
+    pub kind: &'static str,
+    /// The player concerned.
+    pub player_id: Option<String>,
+    /// Who acted, when someone else.
+    pub actor_id: Option<String>,
+    /// Device id.
+    pub device_id: Option<String>,
+    /// Client IP (until `audit.ip_retention_days`).
+    pub client_ip: Option<String>,
+    /// `METHOD /route/pattern` or `cli`.
+    pub endpoint: Option<String>,
+    /// `ok` or the error code.
+    pub result: String,
+    /// The details as a JSON object of strings.
+    pub detail: String,
+}
+
+/// Longest text of one audit column (characters), matching `migrations/0002`.
+const AUDIT_TEXT_CHARS: usize = 200;
+
+fn audit_text(value: &str) -> String {
+    match value.char_indices().nth(AUDIT_TEXT_CHARS) {
+        Some((end, _)) => value[..end].to_owned(),
+        None => value.to_owned(),
+    }
+}
+
+/// The mirror row of the audit record stored under `time_key`.
+pub fn audit(time_key: &[u8; 16], record: &crate::players::audit::AuditRecord) -> AuditRow {
+    let id = crate::players::audit::split_time_key(time_key).map_or(0, |(_, id)| id);
+    let detail: serde_json::Map<String, serde_json::Value> = record
+        .detail
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let text = |v: &Option<String>| v.as_deref().map(audit_text);
+    AuditRow {
+        id,
+        interaction: record.kind.is_interaction(),
+        at: datetime(record.at_ms),
+        kind: record.kind.as_str(),
+        player_id: text(&record.player_id),
+        actor_id: text(&record.actor_id),
+        device_id: text(&record.device_id),
+        client_ip: text(&record.client_ip),
+        endpoint: text(&record.endpoint),
+        result: audit_text(&record.result),
+        detail: serde_json::Value::Object(detail).to_string(),
+    }
+}

@@ -5,7 +5,7 @@
 use sqlx::mysql::MySqlConnection;
 use sqlx::{MySql, QueryBuilder};
 
-use super::rows::{ArchiveRow, CardRow, Content, PlayerRow, ProgressRow, WalletRow};
+use super::rows::{ArchiveRow, AuditRow, CardRow, Content, PlayerRow, ProgressRow, WalletRow};
 
 /// The versioned migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -631,6 +631,106 @@ pub async fn replace_content(
                 .push_bind(&l.title);
         });
         qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The two audit tables: `(interaction, name)`.
+const AUDIT_TABLES: [(bool, &str); 2] = [(false, "security_events"), (true, "interaction_log")];
+
+/// Upserts audit rows into `security_events` / `interaction_log` in statements of
+/// `batch` rows (a re-sent row overwrites itself: erasure and IP expiry rewrite rows).
+///
+/// # Errors
+/// The database error.
+pub async fn upsert_audit(
+    conn: &mut MySqlConnection,
+    rows: &[AuditRow],
+    batch: usize,
+) -> Result<(), sqlx::Error> {
+    for (interaction, table) in AUDIT_TABLES {
+        let mine: Vec<&AuditRow> = rows
+            .iter()
+            .filter(|r| r.interaction == interaction)
+            .collect();
+        for chunk in mine.chunks(batch.max(1)) {
+            let mut qb = QueryBuilder::<MySql>::new(format!(
+                "INSERT INTO {table} (id, at, kind, player_id, actor_id, device_id, client_ip, \
+                 endpoint, result, detail, synced_at) "
+            ));
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(&r.at)
+                    .push_bind(r.kind)
+                    .push_bind(&r.player_id)
+                    .push_bind(&r.actor_id)
+                    .push_bind(&r.device_id)
+                    .push_bind(&r.client_ip)
+                    .push_bind(&r.endpoint)
+                    .push_bind(&r.result)
+                    .push_bind(&r.detail)
+                    .push("UTC_TIMESTAMP(3)");
+            });
+            qb.push(
+                " ON DUPLICATE KEY UPDATE at = VALUES(at), kind = VALUES(kind), \
+                 player_id = VALUES(player_id), actor_id = VALUES(actor_id), \
+                 device_id = VALUES(device_id), client_ip = VALUES(client_ip), \
+                 endpoint = VALUES(endpoint), result = VALUES(result), \
+                 detail = VALUES(detail), synced_at = VALUES(synced_at)",
+            );
+            qb.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the audit rows of records gone from redb (by record id, from both tables).
+///
+/// # Errors
+/// The database error.
+pub async fn delete_audit(conn: &mut MySqlConnection, ids: &[u64]) -> Result<(), sqlx::Error> {
+    for (_, table) in AUDIT_TABLES {
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE id IN ("));
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies redb's audit retention marks (unix ms; 0 = none yet): rows older than
+/// `deleted_before_ms` are deleted and client IPs older than `ip_cleared_before_ms`
+/// cleared, as `persist::audit` did in redb.
+///
+/// # Errors
+/// The database error.
+pub async fn audit_retention(
+    conn: &mut MySqlConnection,
+    deleted_before_ms: i64,
+    ip_cleared_before_ms: i64,
+) -> Result<(), sqlx::Error> {
+    for (_, table) in AUDIT_TABLES {
+        if deleted_before_ms > 0 {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE at < ?"
+            )))
+            .bind(super::rows::datetime(deleted_before_ms))
+            .execute(&mut *conn)
+            .await?;
+        }
+        if ip_cleared_before_ms > 0 {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET client_ip = NULL WHERE at < ? AND client_ip IS NOT NULL"
+            )))
+            .bind(super::rows::datetime(ip_cleared_before_ms))
+            .execute(&mut *conn)
+            .await?;
+        }
     }
     Ok(())
 }

@@ -62,12 +62,29 @@ pub async fn run(engine: Engine, mut shutdown: tokio::sync::watch::Receiver<bool
         if *shutdown.borrow() {
             return;
         }
+        let started_ms = worker.engine.now().as_millisecond();
+        let started = std::time::Instant::now();
+        let rows_before = feed.status(started_ms).map_or(0, |s| s.mirrored_rows);
         let step = tokio::select! {
             r = tokio::time::timeout(ROUND_TIMEOUT, worker.step()) => {
                 r.unwrap_or_else(|_| Err("round timed out".into()))
             }
             _ = shutdown.changed() => return,
         };
+        let rows = feed
+            .status(started_ms)
+            .map_or(0, |s| s.mirrored_rows)
+            .saturating_sub(rows_before);
+        worker.engine.jobs().record_run(
+            "mirror",
+            started_ms,
+            started.elapsed(),
+            match &step {
+                Ok(true) => Ok(format!("{rows} rows sent")),
+                Ok(false) => Ok("caught up".to_owned()),
+                Err(e) => Err(e.clone()),
+            },
+        );
         match step {
             Ok(true) => {
                 delay = initial;
@@ -109,18 +126,21 @@ struct Worker {
 }
 
 /// Runs a redb read on a blocking thread.
-async fn blocking<T: Send + 'static>(
+async fn blocking<T, E>(
     engine: &Engine,
-    f: impl FnOnce(&redb::Database) -> Result<T, redb::Error> + Send + 'static,
-) -> Result<T, Error> {
+    f: impl FnOnce(&redb::Database) -> Result<T, E> + Send + 'static,
+) -> Result<T, Error>
+where
+    T: Send + 'static,
+    E: std::fmt::Display,
+{
     let engine = engine.clone();
     tokio::task::spawn_blocking(move || match engine.inner().store.db().get() {
-        Some(db) => f(&db),
-        None => Err(redb::Error::DatabaseClosed),
+        Some(db) => f(&db).map_err(|e| format!("redb: {e}")),
+        None => Err(format!("redb: {}", redb::Error::DatabaseClosed)),
     })
     .await
     .map_err(db_err)?
-    .map_err(|e| format!("redb: {e}"))
 }
 
 impl Worker {
@@ -193,6 +213,8 @@ impl Worker {
         let mut progress = Vec::new();
         let mut cards = Vec::new();
         let mut archive = ArchiveKeys::default();
+        let mut audit = Vec::new();
+        let mut audit_retention = false;
         let mut content_changed = false;
         let mut seasons_changed = false;
         let mut seen = std::collections::HashSet::new();
@@ -209,6 +231,10 @@ impl Worker {
                 seasons_changed = true;
                 continue;
             }
+            if key == log::AUDIT_RETENTION {
+                audit_retention = true;
+                continue;
+            }
             let (kind, rest) = key.split_at(key.find('\u{1f}').unwrap_or(0));
             let rest = rest.trim_start_matches('\u{1f}').to_owned();
             match kind.chars().next() {
@@ -216,6 +242,10 @@ impl Worker {
                 Some(log::WALLET) => wallets.push(rest),
                 Some(log::PROGRESS) => progress.push(rest),
                 Some(log::CARD) => cards.push(rest),
+                Some(log::AUDIT) => match log::parse_audit_key(&rest) {
+                    Some(k) => audit.push(k),
+                    None => tracing::warn!(key, "malformed audit queue key; skipped"),
+                },
                 Some(other) if archive.add(other, &rest) => {}
                 _ => tracing::warn!(key, "unknown mirror queue key; skipped"),
             }
@@ -234,6 +264,23 @@ impl Worker {
         }
         let batch = self.cfg.batch_rows;
         let (mut rows, mut missing) = self.read_rows(players, wallets, progress, cards).await?;
+        let records = blocking(&self.engine, move |db| {
+            crate::persist::audit::records_in(db, &audit)
+        })
+        .await?;
+        for (key, record) in records {
+            match record {
+                Some(r) => rows.audit.push(rows::audit(&key, &r)),
+                None => missing
+                    .audit
+                    .extend(crate::players::audit::split_time_key(&key).map(|(_, id)| id)),
+            }
+        }
+        let marks = if audit_retention {
+            Some(blocking(&self.engine, crate::persist::audit::marks_in).await?)
+        } else {
+            None
+        };
         self.read_archived(&mut rows, &mut missing, archived)
             .await?;
         let n = log::checkpoint_of(last);
@@ -275,6 +322,14 @@ impl Worker {
                 .await
                 .map_err(db_err)?;
         }
+        sql::delete_audit(&mut tx, &missing.audit)
+            .await
+            .map_err(db_err)?;
+        if let Some(m) = marks {
+            sql::audit_retention(&mut tx, m.deleted_before_ms, m.ip_cleared_before_ms)
+                .await
+                .map_err(db_err)?;
+        }
         sql::set_position(&mut tx, n, last).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(rows.len() as u64)
@@ -288,7 +343,7 @@ impl Worker {
         cards: Vec<String>,
     ) -> Result<(Rows, Missing), Error> {
         let (p, w, g, k) = blocking(&self.engine, move |db| {
-            Ok((
+            Ok::<_, redb::Error>((
                 read::rows(db, Table::Players, &players)?,
                 read::rows(db, Table::Wallets, &wallets)?,
                 read::rows(db, Table::Progress, &progress)?,
@@ -343,7 +398,7 @@ impl Worker {
         }
         let stored: Vec<String> = keys.iter().filter_map(|k| archive_table_key(k)).collect();
         let (found, cutoff) = blocking(&self.engine, move |db| {
-            Ok((
+            Ok::<_, redb::Error>((
                 read::rows(db, Table::Archive, &stored)?,
                 read::archive_cutoff(db)?,
             ))
@@ -506,6 +561,7 @@ impl Worker {
                 self.feed.sent(0, rows.len() as u64);
             }
         }
+        sent += self.resync_audit().await?;
         let n = meta.head + 1;
         let position = log::position_before(n);
         let conn = self.conn.as_mut().ok_or("not connected")?;
@@ -520,6 +576,40 @@ impl Worker {
         tracing::info!(rows = sent, "mirror: full resynchronization done");
         Ok(())
     }
+
+    /// The audit part of a full resynchronization: every stored record, then the
+    /// retention marks (rows of records expired while the position was lost go then).
+    async fn resync_audit(&mut self) -> Result<u64, Error> {
+        let chunk = self.cfg.queue_capacity;
+        let batch = self.cfg.batch_rows;
+        let mut sent = 0u64;
+        let mut after = None;
+        loop {
+            let a = after;
+            let part = blocking(&self.engine, move |db| {
+                crate::persist::audit::scan_in(db, a, chunk)
+            })
+            .await?;
+            let Some((last, _)) = part.last() else {
+                break;
+            };
+            after = Some(*last);
+            let mut rows = Rows::default();
+            rows.audit = part.iter().map(|(k, r)| rows::audit(k, r)).collect();
+            let conn = self.conn.as_mut().ok_or("not connected")?;
+            let mut tx = conn.begin().await.map_err(db_err)?;
+            rows.upsert(&mut tx, batch).await?;
+            tx.commit().await.map_err(db_err)?;
+            sent += rows.len() as u64;
+            self.feed.sent(0, rows.len() as u64);
+        }
+        let marks = blocking(&self.engine, crate::persist::audit::marks_in).await?;
+        let conn = self.conn.as_mut().ok_or("not connected")?;
+        sql::audit_retention(conn, marks.deleted_before_ms, marks.ip_cleared_before_ms)
+            .await
+            .map_err(db_err)?;
+        Ok(sent)
+    }
 }
 
 #[derive(Default)]
@@ -529,6 +619,7 @@ struct Rows {
     progress: Vec<rows::ProgressRow>,
     cards: Vec<rows::CardRow>,
     archived: Vec<rows::ArchiveRow>,
+    audit: Vec<rows::AuditRow>,
 }
 
 impl Rows {
@@ -538,6 +629,7 @@ impl Rows {
             + self.progress.len()
             + self.cards.len()
             + self.archived.len()
+            + self.audit.len()
     }
 
     /// Upserts every row, players then wallets then progress, in `batch`-row statements.
@@ -556,6 +648,9 @@ impl Rows {
             .map_err(db_err)?;
         sql::upsert_archived(tx, &self.archived, batch)
             .await
+            .map_err(db_err)?;
+        sql::upsert_audit(tx, &self.audit, batch)
+            .await
             .map_err(db_err)
     }
 }
@@ -567,6 +662,8 @@ struct Missing {
     progress: Vec<(String, String)>,
     cards: Vec<(String, String, String)>,
     archived: Vec<(String, String, String)>,
+    /// Ids of audit records gone from redb.
+    audit: Vec<u64>,
 }
 
 /// The SRS archive's queue keys of one round (`persist::mirror::log`).
