@@ -168,7 +168,7 @@ impl Engine {
         Ok(holders)
     }
 
-    /// Live cards of `season` (see [`ArchiveStatus::live_cards`]). Blocking (redb).
+    /// Live cards of `season` (see [`ArchiveStatus::live_cards`](super::srs_retention::ArchiveStatus::live_cards)). Blocking (redb).
     ///
     /// # Errors
     /// 500 on a redb error.
