@@ -38,6 +38,12 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(async move { engine.run_snapshots(rx).await })
     };
+    // SRS maintenance (issue 6): daily auto-archive, weekly retention flagging.
+    let srs_maintenance = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_srs_maintenance(rx).await })
+    };
     let probe = {
         let engine = engine.clone();
         let rx = stop_rx.clone();
@@ -69,6 +75,7 @@ pub async fn serve(
     let _ = builds.await;
     let _ = mirror.await;
     let _ = snapshots.await;
+    let _ = srs_maintenance.await;
     let _ = probe.await;
     let _ = reconcile.await;
     // After the last request: the audit task journals what is still buffered.

@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "content",
     "mirror",
     "snapshots",
+    "srs",
     "reconcile",
     "audit",
     "cdn",
@@ -72,6 +73,8 @@ pub struct Config {
     pub content: ContentConfig,
     /// `[mirror]`
     pub mirror: MirrorConfig,
+    /// `[srs]`: scheduling, archive and retention (srs.md; `srs/settings.rs`).
+    pub srs: crate::srs::settings::SrsSettings,
     /// `[reconcile]`
     pub reconcile: ReconcileConfig,
     /// `[audit]`
@@ -733,6 +736,11 @@ impl Config {
             "snapshots.keep",
             "must be between 1 and 10000",
         )?;
+        // SRS (issue 6): scheduler, archive and retention settings.
+        self.srs.validate().map_err(|e| ConfigError::Value {
+            key: e.key,
+            message: e.message,
+        })?;
         check(
             (1..=256).contains(&self.cdn.upload_concurrency),
             "cdn.upload_concurrency",
@@ -985,6 +993,42 @@ mod tests {
         let err = Config::load(None, env(&[("MEMORA_MIRROR__URL", "postgres://x")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("mirror.url"), "{err}");
+    }
+
+    #[test]
+    fn srs_settings_are_read_and_validated_by_key() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("MEMORA_SRS__ENABLE_FUZZ", "false"),
+                ("MEMORA_SRS__LEARNING_STEPS", "[\"30s\", \"5m\"]"),
+            ]),
+        )
+        .expect("config");
+        assert!(!c.srs.enable_fuzz);
+        assert_eq!(c.srs.retention_days, 1095);
+        let steps = c
+            .srs
+            .scheduler_config()
+            .expect("scheduler")
+            .learning_steps_secs;
+        assert_eq!(steps, [30, 300]);
+        for (var, value, key) in [
+            (
+                "MEMORA_SRS__LEARNING_STEPS",
+                "[\"0s\"]",
+                "srs.learning_steps",
+            ),
+            ("MEMORA_SRS__RETENTION_DAYS", "0", "srs.retention_days"),
+            (
+                "MEMORA_SRS__DESIRED_RETENTION",
+                "1.5",
+                "srs.desired_retention",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(var, value)])).expect_err(var);
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! from empty, mirror rows equal engine state after a workload (bitmaps decoded),
 //! idempotent re-send, an outage through a TCP proxy the test switches off and on (the
 //! engine keeps its latency; the mirror catches up), and throughput for 50,000 wallets
-//! plus their progress rows. Every test uses its own database, dropped at the end.
+//! plus their progress rows; SRS cards in their season partitions, moved to the archive
+//! table by an archive, flagged, purged and anonymised there. Every test uses its own
+//! database, dropped at the end.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +78,10 @@ impl TestDb {
 }
 
 fn config(dir: &std::path::Path, mirror_url: &str) -> Config {
+    config_with(dir, mirror_url, &[])
+}
+
+fn config_with(dir: &std::path::Path, mirror_url: &str, extra: &[(&str, &str)]) -> Config {
     Config::load(
         None,
         [
@@ -87,7 +93,9 @@ fn config(dir: &std::path::Path, mirror_url: &str) -> Config {
             ("MEMORA_MIRROR__BACKOFF_INITIAL_MS", "50"),
             ("MEMORA_MIRROR__BACKOFF_MAX_MS", "400"),
         ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     )
     .expect("test config")
 }
@@ -883,6 +891,210 @@ async fn audit_logs_reach_the_mirror_and_follow_erasure_and_retention() {
     assert_eq!(count(&mut conn, old, None).await, 0);
 
     mirror.stop().await;
+    drop(conn);
+    db.drop_db().await;
+}
+
+/// The SRS archive (srs.md "Archive and retention") reaches the mirror: archiving moves
+/// the season's rows from their `srs_cards` partition to `srs_cards_archive` with the
+/// same card state and `archived_at`; reconciliation afterwards finds nothing; an
+/// erasure moves the erased student's archive row to the anonymous id; a full re-send
+/// drops a live row left over for an archived card; the weekly flagging sets
+/// `eligible_for_deletion`; a purge deletes the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_moves_rows_between_the_tables_and_purge_deletes_them() {
+    use memora::engine::seasons::{NewSeason, SeasonPatch};
+    use memora::engine::srs_ops::Answer;
+    use memora::engine::srs_retention::PurgeRequest;
+    use memora::srs::Rating;
+
+    let Some(base) = base_url() else { return };
+    let db = TestDb::create(&base).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = FakeClock::new("2026-11-21T09:00:00Z".parse().expect("ts"));
+    let engine = Engine::open(
+        config_with(
+            dir.path(),
+            &db.url_via(None),
+            &[("MEMORA_SRS__RETENTION_DAYS", "30")],
+        ),
+        Arc::new(clock.clone()),
+    )
+    .expect("engine");
+    engine
+        .create_season(NewSeason {
+            id: "2025".into(),
+            title: "2025".into(),
+            start_date: "2025-09-01".into(),
+            end_date: "2026-06-30".into(),
+            is_active: true,
+            auto_archive: false,
+        })
+        .await
+        .expect("season");
+    let mirror = MirrorTask::start(&engine);
+    let callers = school(&engine, 6).await;
+    for (i, c) in callers.iter().enumerate() {
+        let answers = [Answer {
+            question_id: "bas-q-001".to_owned(),
+            rating: Rating::ALL[i % 4],
+        }];
+        engine
+            .complete_lesson_with(c, "bas-l-001", 3, &answers, None)
+            .await
+            .expect("complete with an answer");
+    }
+    checkpoint(&engine).await;
+    caught_up(&engine, Duration::from_secs(30)).await;
+    let mut conn = db.conn().await;
+    let card_columns = "player_id, season_id, question_id, state, stability, difficulty, \
+                        due, last_review, reps, lapses, subject_id, topic_id";
+    let dump = |table: &str| {
+        format!(
+            "SELECT CONCAT_WS('|', {card_columns}) FROM {table} WHERE season_id = '2025' \
+             ORDER BY player_id"
+        )
+    };
+    let live: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(dump("srs_cards")))
+        .fetch_all(&mut conn)
+        .await
+        .expect("live rows");
+    assert_eq!(live.len(), callers.len());
+
+    engine
+        .patch_season(
+            "2025",
+            SeasonPatch {
+                is_active: Some(false),
+                ..SeasonPatch::default()
+            },
+        )
+        .await
+        .expect("deactivate");
+    let ticket = engine.begin_archive("2025").await.expect("reserve");
+    let outcome = engine.run_archive(ticket, None).await.expect("archive");
+    assert_eq!(outcome.archived_cards, callers.len() as u64);
+    caught_up(&engine, Duration::from_secs(30)).await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM srs_cards WHERE season_id = '2025'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "archived cards leave srs_cards");
+    let archived: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(dump("srs_cards_archive")))
+        .fetch_all(&mut conn)
+        .await
+        .expect("archive rows");
+    assert_eq!(
+        archived, live,
+        "the same card state, now in the archive table"
+    );
+    let stamps: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT CAST(archived_at AS CHAR), eligible_for_deletion FROM srs_cards_archive",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("stamps");
+    assert!(
+        stamps
+            .iter()
+            .all(|(at, eligible)| at == "2026-11-21 09:00:00.000" && !eligible),
+        "{stamps:?}"
+    );
+    let report = engine.reconcile(Some(1000), None).await.expect("reconcile");
+    assert_eq!(report.mirror, "compared");
+    assert_eq!(report.discrepancies_found, 0, "{report:?}");
+
+    // An erasure moves the student's archive row to the anonymous id.
+    let admin = engine
+        .create_player(NewPlayer {
+            email: "admin@school.test".into(),
+            password: "password-1234".into(),
+            display_name: "Admin".into(),
+            role: Some(Role::Admin),
+            plan_id: None,
+            grade: None,
+            stream: None,
+            timezone: None,
+            grants: vec![],
+        })
+        .await
+        .expect("admin");
+    let admin = Caller {
+        player: engine.player(&admin.id).expect("admin"),
+        token_hash: [0; 32],
+        device_id: None,
+        session_created_at_ms: 0,
+    };
+    let erased = callers[0].player.id.clone();
+    engine.erase_player(&erased, &admin).await.expect("erase");
+    checkpoint(&engine).await;
+    caught_up(&engine, Duration::from_secs(30)).await;
+    let owners: Vec<String> =
+        sqlx::query_scalar("SELECT player_id FROM srs_cards_archive ORDER BY player_id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("owners");
+    assert_eq!(owners.len(), callers.len());
+    assert!(!owners.contains(&erased), "{owners:?}");
+    assert_eq!(owners.iter().filter(|o| o.starts_with("anon_")).count(), 1);
+
+    // A full re-send drops a live row left over for an archived card.
+    mirror.stop().await;
+    sqlx::query(
+        "INSERT INTO srs_cards (player_id, season_id, question_id, state, stability, \
+         difficulty, due, reps, lapses, subject_id, synced_at) VALUES \
+         (?, '2025', 'bas-q-001', 2, 1, 5, UTC_TIMESTAMP(3), 1, 0, 'bas', UTC_TIMESTAMP(3))",
+    )
+    .bind(&callers[1].player.id)
+    .execute(&mut conn)
+    .await
+    .expect("leftover row");
+    sqlx::query("DELETE FROM mirror_state")
+        .execute(&mut conn)
+        .await
+        .expect("forget position");
+    let mirror = MirrorTask::start(&engine);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    caught_up(&engine, Duration::from_secs(30)).await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM srs_cards")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "the leftover live row is gone");
+
+    // 40 days later the weekly flagging marks the rows; a purge deletes them.
+    clock.set("2026-12-31T09:00:00Z".parse().expect("ts"));
+    let flagged = engine.flag_retention().await.expect("flag");
+    assert_eq!(flagged.eligible_cards, callers.len() as u64);
+    checkpoint(&engine).await;
+    caught_up(&engine, Duration::from_secs(30)).await;
+    let eligible: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM srs_cards_archive WHERE eligible_for_deletion")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+    assert_eq!(eligible as usize, callers.len());
+    let purged = engine
+        .purge_archive(
+            PurgeRequest {
+                confirm: true,
+                season_id: Some("2025".into()),
+            },
+            &admin.player.id,
+        )
+        .await
+        .expect("purge");
+    assert_eq!(purged.purged_cards, callers.len() as u64);
+    checkpoint(&engine).await;
+    caught_up(&engine, Duration::from_secs(30)).await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM srs_cards_archive")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "purged rows leave the mirror");
+
+    mirror.stop().await;
+    engine.shutdown().expect("shutdown");
     drop(conn);
     db.drop_db().await;
 }

@@ -517,6 +517,33 @@ async fn real_answers_fit_their_documented_schemas() {
         (
             (
                 Method::GET,
+                "/api/v1/admin/seasons/{id}/archive-status",
+                "/api/v1/admin/seasons/s1/archive-status".to_owned(),
+            ),
+            a,
+            None,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/v1/admin/seasons/{id}/archive",
+                "/api/v1/admin/seasons/s1/archive".to_owned(),
+            ),
+            a,
+            Some(json!({"confirm": true})),
+        ),
+        (
+            (
+                Method::POST,
+                "/api/v1/admin/archive/purge",
+                "/api/v1/admin/archive/purge".to_owned(),
+            ),
+            a,
+            Some(json!({"confirm": true})),
+        ),
+        (
+            (
+                Method::GET,
                 "/api/v1/reviews/due",
                 "/api/v1/reviews/due?limit=5".to_owned(),
             ),

@@ -39,6 +39,8 @@ mod openapi;
 mod reconcile;
 mod route_security;
 mod srs;
+mod srs_archive;
+mod srs_archive_props;
 
 mod audit;
 mod snapshots;

@@ -10,6 +10,8 @@ mod args;
 mod client;
 #[path = "memora-bench/report.rs"]
 mod report;
+#[path = "memora-bench/reviews.rs"]
+mod reviews;
 #[path = "memora-bench/setup.rs"]
 mod setup;
 #[path = "memora-bench/stats.rs"]
@@ -84,10 +86,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("subjects: {}", subjects.join(", "));
     }
 
+    let questions = if matches!(args.scenario, Scenario::Reviews | Scenario::Due) {
+        let admin = admin
+            .as_deref()
+            .context("the review scenarios need --admin-email and --admin-password")?;
+        let t = Instant::now();
+        let questions = reviews::setup(&http, admin, &args, &subjects, &students).await?;
+        eprintln!(
+            "reviews: {} due cards for each of {} students ({:.1}s)",
+            questions.len(),
+            students.len(),
+            t.elapsed().as_secs_f64()
+        );
+        questions
+    } else {
+        Vec::new()
+    };
     let start = Instant::now();
     let measure_from = start + args.warmup();
     let run = Arc::new(Run {
         scenario: args.scenario,
+        questions,
         subjects,
         password: args.student_password.clone(),
         measure_from,

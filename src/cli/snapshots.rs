@@ -247,6 +247,7 @@ fn print_header(h: &Header, file_bytes: u64) {
     println!("  idempotency records: {}", c.idempotency_records);
     println!("  groups: {}", c.groups);
     println!("  audit records: {}", c.audit_records);
+    println!("  archived cards: {}", c.archived_cards);
 }
 
 /// `memora verify FILE`.

@@ -84,6 +84,23 @@ pub fn current() -> Option<Arc<AuditContext>> {
     CONTEXT.try_with(Arc::clone).ok()
 }
 
+/// A copy of the current request's context for work that outlives the request (a
+/// background job it started): same client, endpoint, device and caller, but its own
+/// "recorded" mark, so the request keeps its own record of having started the job.
+pub fn current_for_job() -> Option<Arc<AuditContext>> {
+    current().map(|ctx| {
+        let copy = AuditContext::new(
+            ctx.client_ip.clone(),
+            ctx.endpoint.clone(),
+            ctx.device_header.clone(),
+        );
+        if let Some(actor) = ctx.actor() {
+            let _ = copy.actor.set(actor.to_owned());
+        }
+        Arc::new(copy)
+    })
+}
+
 /// Runs `fut` with `ctx` as its request context (or without one).
 pub async fn scope<F: Future>(ctx: Option<Arc<AuditContext>>, fut: F) -> F::Output {
     match ctx {

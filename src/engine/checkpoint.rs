@@ -257,6 +257,9 @@ impl Engine {
                     .iter()
                     .map(|(p, s, q)| log::card_key(p, s, q)),
             );
+            // SRS archive: a moved card leaves `srs_cards` (its `k` key finds the live
+            // row gone, unless re-created) and enters `srs_cards_archive`.
+            keys.extend(super::srs_archive::mirror_keys(&batch));
             if batch.replace_subjects.is_some() {
                 keys.push(log::CONTENT.to_owned());
             }
@@ -300,6 +303,7 @@ impl Engine {
                 return Err(e.to_string());
             }
         };
+        self.srs_checkpoint_committed(&srs_taken);
         self.audit_checkpointed(std::mem::take(&mut batch.audit), Vec::new(), true);
         if rows > 0 {
             let queued = (batch.mirror_keys.as_ref().map_or(0, Vec::len) + extra_keys) as u64;

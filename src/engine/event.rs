@@ -149,6 +149,15 @@ pub enum Event {
         /// The group id.
         id: String,
     },
+    // --- SRS archive, retention and import (issue 6): appended, never reorder ---
+    /// A batch of cards moved to the archive, with their states.
+    CardsArchived(Box<super::srs_archive::CardsArchived>),
+    /// The weekly retention flagging raised the eligible-for-deletion cutoff.
+    ArchiveFlagged(super::srs_archive::ArchiveFlagged),
+    /// An admin purged archived cards eligible for deletion.
+    ArchivePurged(Box<super::srs_archive::ArchivePurged>),
+    /// A review history import: the rebuilt cards replace the imported questions' cards.
+    CardsImported(Box<super::srs_import::CardsImported>),
 }
 
 /// An erasure: the player's account, devices and sessions are deleted; progress, cards

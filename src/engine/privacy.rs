@@ -531,6 +531,8 @@ impl Engine {
             if parts.main {
                 mirror_gone.push(log::player_key(&erased.player_id));
                 mirror_gone.push(log::wallet_key(&erased.player_id));
+                // Live card rows under the erased id go, archive rows move to `anon_id`.
+                mirror_gone.push(log::cards_rekeyed_key(&erased.player_id, &erased.anon_id));
                 let mut srs_dirty = inner.srs.dirty.lock();
                 for (subject, progress) in subjects {
                     mirror_gone.push(log::progress_key(&erased.player_id, &subject));

@@ -292,6 +292,12 @@ impl Engine {
         }
         validate(&record)?;
         check_single_active(&self.inner().srs.seasons.read(), &record)?;
+        if record.is_active && self.is_archiving(id) {
+            return Err(ApiError::new(
+                Code::Conflict,
+                format!("season `{id}` is being archived; activate it after the archive job"),
+            ));
+        }
         record.updated_at_ms = self.now().as_millisecond();
         self.commit_and_apply(Event::SeasonPut(record.clone()))
             .await?;

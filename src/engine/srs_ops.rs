@@ -65,6 +65,8 @@ pub(crate) struct SrsDirty {
     pub cards: HashSet<(Arc<str>, Box<str>, QuestionKey)>,
     /// (player, scope).
     pub idempotency: HashSet<(Arc<str>, Box<str>)>,
+    /// Archive moves, retention cutoff and purges taken by a checkpoint.
+    pub archive: super::srs_archive::ArchiveTaken,
 }
 
 /// The installation-wide SRS state.
@@ -74,17 +76,26 @@ pub(crate) struct SrsState {
     pub questions: RwLock<Interner>,
     pub scheduler: Scheduler,
     pub dirty: Mutex<SrsDirty>,
+    /// Archive moves, retention and purges not yet checkpointed; seasons being archived
+    /// or imported into; maintenance schedule (engine/srs_archive.rs).
+    pub archive: super::srs_archive::ArchiveState,
 }
 
 impl SrsState {
-    /// Empty state with the default scheduler.
-    pub fn new() -> SrsState {
+    /// Empty state with the scheduler of the `[srs]` settings (validated at load; the
+    /// defaults if they were not).
+    pub fn new(settings: &crate::srs::settings::SrsSettings) -> SrsState {
+        let scheduler = settings.scheduler().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid [srs] settings; using the defaults");
+            Scheduler::new(SchedulerConfig::default())
+                .unwrap_or_else(|e| unreachable!("the default scheduler settings are valid: {e}"))
+        });
         SrsState {
             seasons: RwLock::new(Seasons::default()),
             questions: RwLock::new(Interner::default()),
-            scheduler: Scheduler::new(SchedulerConfig::default())
-                .unwrap_or_else(|e| unreachable!("the default scheduler settings are valid: {e}")),
+            scheduler,
             dirty: Mutex::new(SrsDirty::default()),
+            archive: super::srs_archive::ArchiveState::default(),
         }
     }
 }
@@ -99,6 +110,9 @@ pub struct StudentSrs {
     pub idempotency: HashMap<Box<str>, IdemRecord>,
     /// Scopes of requests being processed.
     pub in_flight: HashSet<Box<str>>,
+    /// The archive generation when the cards were read from redb (engine/srs_archive.rs,
+    /// "Loads").
+    pub loaded_generation: u64,
 }
 
 /// A decided card state, as journaled.
@@ -399,6 +413,7 @@ impl Engine {
         player_id: &str,
         state: &mut StudentState,
     ) -> Result<(), OpenError> {
+        state.srs.loaded_generation = self.archive_generation();
         let (cards, records) = self.inner().store.student_srs(player_id)?;
         let mut by_season: HashMap<String, Vec<(QuestionKey, Card)>> = HashMap::new();
         {
@@ -431,12 +446,15 @@ impl Engine {
             let record: SeasonRecord = decode(&format!("season {id}"), &bytes)?;
             seasons.put(record);
         }
-        Ok(())
+        drop(seasons);
+        self.load_archive_state()
     }
 
     /// Takes the SRS dirty marks (checkpoint step 2, progress stream).
     pub(super) fn take_srs_dirty(&self) -> SrsDirty {
-        std::mem::take(&mut *self.inner().srs.dirty.lock())
+        let mut taken = std::mem::take(&mut *self.inner().srs.dirty.lock());
+        taken.archive = self.take_archive();
+        taken
     }
 
     /// Puts taken marks back after a failed checkpoint.
@@ -445,6 +463,8 @@ impl Engine {
         dirty.seasons |= taken.seasons;
         dirty.cards.extend(taken.cards);
         dirty.idempotency.extend(taken.idempotency);
+        drop(dirty);
+        self.restore_archive(taken.archive);
     }
 
     /// Copies what `taken` names into the checkpoint batch (checkpoint step 3).
@@ -510,6 +530,7 @@ impl Engine {
         }
         batch.idempotency_expire_before_ms =
             Some(self.now().as_millisecond() - super::idempotency::IDEMPOTENCY_TTL_MS);
+        self.fill_archive_batch(&taken.archive, batch);
     }
 }
 

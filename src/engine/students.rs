@@ -96,6 +96,37 @@ impl StudentMap {
             .clone()
     }
 
+    /// Inserts a freshly loaded student unless another load won the race, after
+    /// `prepare` accepted it under the shard's lock (SRS archive: see
+    /// `engine/srs_archive.rs`, "Loads"); `None` when `prepare` refused, and the caller
+    /// loads again.
+    pub fn insert_if_absent_with(
+        &self,
+        player_id: &str,
+        student: Student,
+        prepare: impl FnOnce(&Student) -> bool,
+    ) -> Option<Arc<Student>> {
+        let mut shard = self.shard(player_id).write();
+        if let Some(existing) = shard.get(player_id) {
+            return Some(existing.clone());
+        }
+        if !prepare(&student) {
+            return None;
+        }
+        let student = Arc::new(student);
+        shard.insert(Arc::from(player_id), student.clone());
+        Some(student)
+    }
+
+    /// Every student in memory (a snapshot of the map; their states are not locked).
+    pub fn snapshot(&self) -> Vec<(Arc<str>, Arc<Student>)> {
+        let mut out = Vec::with_capacity(self.len());
+        for shard in &self.shards {
+            out.extend(shard.read().iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+
     /// Removes a student from memory (an erased player); returns it.
     pub fn remove(&self, player_id: &str) -> Option<Arc<Student>> {
         self.shard(player_id).write().remove(player_id)

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod reports;
 pub mod reviews;
+pub mod srs_archive;
 pub mod student;
 
 use std::collections::HashMap;
@@ -234,6 +235,7 @@ pub fn router(engine: Engine) -> Router {
         .routes(routes!(content::serve).layer(tower_http::compression::CompressionLayer::new()))
         .merge(admin_jobs::routes())
         .merge(admin_snapshots::routes())
+        .merge(srs_archive::routes())
         .merge(admin_reconcile::routes())
         .merge(audit::routes())
         .merge(admin_privacy::routes())

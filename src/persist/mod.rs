@@ -7,4 +7,5 @@ pub mod compact;
 pub mod journal;
 pub mod mirror;
 pub mod snapshot;
+pub mod srs_archive;
 pub mod store;

@@ -113,6 +113,12 @@ pub struct Batch {
     pub idempotency: Vec<(String, String, i64, Vec<u8>)>,
     /// Removes idempotency records recorded before this instant (unix ms).
     pub idempotency_expire_before_ms: Option<i64>,
+    /// Cards moved from the live table to the archive (`persist::srs_archive`).
+    pub archive_moves: Vec<super::srs_archive::ArchiveMove>,
+    /// New retention cutoff: archived cards before it are eligible for deletion.
+    pub archive_eligible_before_ms: Option<i64>,
+    /// Deletions of archived cards.
+    pub archive_purges: Vec<super::srs_archive::ArchivePurge>,
     // --- end SRS ---
     /// Mirror queue keys of the rows above (`persist::mirror::log`), when the MariaDB
     /// mirror is on; `None` when it is off (the checkpoint is then marked unlogged).
@@ -143,6 +149,9 @@ impl Batch {
             + self.cards.len()
             + self.cards_deleted.len()
             + self.idempotency.len()
+            + self.archive_moves.len()
+            + usize::from(self.archive_eligible_before_ms.is_some())
+            + self.archive_purges.len()
             + self.erased_players.len()
             + self.replace_groups.as_ref().map_or(0, Vec::len)
             + self.audit.records.len()
@@ -228,10 +237,6 @@ fn progress_key(player_id: &str, subject_key: &str) -> String {
     format!("{player_id}\u{1f}{subject_key}")
 }
 
-fn card_key(player_id: &str, season_id: &str, question_key: &str) -> String {
-    format!("{player_id}\u{1f}{season_id}\u{1f}{question_key}")
-}
-
 /// One student's checkpointed cards: (season id, lowercased question id, record).
 pub type CardRows = Vec<(String, String, Vec<u8>)>;
 
@@ -299,6 +304,7 @@ impl Store {
             crate::persist::audit::create_tables(&txn)?;
             txn.open_table(GROUPS).map_err(redb_err)?;
         }
+        super::srs_archive::init(&txn)?;
         txn.commit().map_err(redb_err)
     }
 
@@ -640,17 +646,8 @@ fn commit_srs(txn: &redb::WriteTransaction, batch: &Batch) -> Result<(), StoreEr
     if let Some(seasons) = &batch.replace_seasons {
         replace_all(txn, SEASONS, seasons)?;
     }
-    let mut cards = txn.open_table(CARDS).map_err(redb_err)?;
-    for (player, season, question, rec) in &batch.cards {
-        cards
-            .insert(card_key(player, season, question).as_str(), rec.as_slice())
-            .map_err(redb_err)?;
-    }
-    for (player, season, question) in &batch.cards_deleted {
-        cards
-            .remove(card_key(player, season, question).as_str())
-            .map_err(redb_err)?;
-    }
+    // Cards, archive moves, counts, retention cutoff and purges.
+    super::srs_archive::write(txn, batch)?;
     let mut idem = txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
     let mut expiry = txn.open_table(IDEMPOTENCY_EXPIRY).map_err(redb_err)?;
     for (player, scope, at_ms, rec) in &batch.idempotency {

@@ -3,9 +3,11 @@
 //! no locks, no clock reads — the current time is always passed in (UTC milliseconds).
 
 pub mod fuzz;
+pub mod import;
 pub mod queue;
 pub mod rating;
 pub mod scheduler;
+pub mod settings;
 
 pub use queue::{DueQueue, DueReport, QuestionKey};
 pub use rating::Rating;

@@ -22,6 +22,12 @@ pub enum Scenario {
     /// `GET /content/plans/{plan}/topics/{topic}.json`: a compiled topic file of each
     /// subject (found through the plan's manifest), served from the output root.
     Content,
+    /// Review sessions: `GET /api/v1/reviews/due?limit=20`, then `POST
+    /// /api/v1/reviews` answering up to 5 of the listed cards, per student in turn
+    /// (setup gives every student `--review-cards` due cards; needs the admin).
+    Reviews,
+    /// `GET /api/v1/reviews/due?limit=20` only (same setup as `reviews`).
+    Due,
 }
 
 impl Scenario {
@@ -34,6 +40,8 @@ impl Scenario {
             Scenario::Mixed => "mixed",
             Scenario::Login => "login",
             Scenario::Content => "content",
+            Scenario::Reviews => "reviews",
+            Scenario::Due => "due",
         }
     }
 }
@@ -85,6 +93,10 @@ pub struct Args {
     /// Seed of the hearts/mix random choices (default: random).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Cards per student created before a `reviews` or `due` run (the plan's first
+    /// questions, all due).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub review_cards: u32,
 }
 
 impl Args {
@@ -167,6 +179,8 @@ mod tests {
             "Europe/Paris",
             "--seed",
             "9",
+            "--review-cards",
+            "50",
         ])
         .expect("parse");
         assert_eq!(a.base_url(), "http://h:1");
@@ -179,11 +193,14 @@ mod tests {
         assert_eq!(a.subject.as_deref(), Some("s"));
         assert!(a.setup);
         assert_eq!(a.seed, Some(9));
+        assert_eq!(a.review_cards, 50);
         for (flag, s) in [
             ("baseline", Scenario::Baseline),
             ("mixed", Scenario::Mixed),
             ("login", Scenario::Login),
             ("content", Scenario::Content),
+            ("reviews", Scenario::Reviews),
+            ("due", Scenario::Due),
         ] {
             assert_eq!(parse(&["--scenario", flag]).expect("parse").scenario, s);
             assert_eq!(s.name(), flag);
@@ -200,6 +217,7 @@ mod tests {
             &["--duration", "NaN"],
             &["--warmup", "-1"],
             &["--scenario", "nope"],
+            &["--review-cards", "0"],
             &["--unknown"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");

@@ -15,6 +15,8 @@ pub struct Student {
     pub device_id: String,
     /// Bearer token after login (empty before).
     pub token: String,
+    /// The player's id, from the login answer (empty before).
+    pub player_id: String,
 }
 
 impl Student {
@@ -25,6 +27,7 @@ impl Student {
             device_id: device_id_for(&email),
             email,
             token: String::new(),
+            player_id: String::new(),
         }
     }
 }
@@ -146,6 +149,21 @@ impl Http {
     /// # Errors
     /// Any answer other than 200 with a `token`.
     pub async fn token(&self, email: &str, password: &str, device: &str) -> anyhow::Result<String> {
+        self.session(email, password, device)
+            .await
+            .map(|(token, _)| token)
+    }
+
+    /// Logs in and returns the token and the player id.
+    ///
+    /// # Errors
+    /// Any answer other than 200 with a `token`.
+    pub async fn session(
+        &self,
+        email: &str,
+        password: &str,
+        device: &str,
+    ) -> anyhow::Result<(String, String)> {
         let a = self.login(email, password, device).await;
         if !a.is_ok() {
             bail!(
@@ -154,11 +172,52 @@ impl Http {
                 String::from_utf8_lossy(&a.body)
             );
         }
-        a.json()
+        let v = a.json();
+        let token = v
             .get("token")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .with_context(|| format!("login {email}: no token in the answer"))
+            .with_context(|| format!("login {email}: no token in the answer"))?;
+        let player = v
+            .get("player_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Ok((token, player))
+    }
+
+    /// Sends a text body (e.g. CSV) with `content_type`, timed like [`Http::send`].
+    pub async fn send_text(
+        &self,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        content_type: &str,
+        body: &str,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", content_type)
+            .body(body.to_owned());
+        if let Some((token, device)) = auth {
+            req = req.bearer_auth(token).header("X-Device-ID", device);
+        }
+        let start = Instant::now();
+        let (status, body) = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                (
+                    status,
+                    resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                )
+            }
+            Err(_) => (0, Vec::new()),
+        };
+        Answer {
+            status,
+            latency: start.elapsed(),
+            body,
+        }
     }
 }
 

@@ -88,9 +88,10 @@ pub async fn login_all(http: &Http, args: &Args) -> anyhow::Result<Vec<Student>>
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let mut s = Student::nth(i);
-            let token = http.token(&s.email, &password, &s.device_id).await;
-            token.map(|t| {
-                s.token = t;
+            let session = http.session(&s.email, &password, &s.device_id).await;
+            session.map(|(token, player_id)| {
+                s.token = token;
+                s.player_id = player_id;
                 (i, s)
             })
         });

@@ -23,6 +23,8 @@ pub struct Run {
     pub scenario: Scenario,
     /// Subjects to read or to walk, round-robin.
     pub subjects: Vec<String>,
+    /// Question ids of every student's cards (review scenarios).
+    pub questions: Vec<String>,
     /// Password for re-logins (login scenario).
     pub password: String,
     /// Requests starting before this are warmup and not recorded.
@@ -40,6 +42,8 @@ enum Op {
     Wallet,
     Login,
     Content,
+    Due,
+    Review,
 }
 
 /// Per-student state of the completion walk.
@@ -53,6 +57,12 @@ struct Walker {
     next: Option<String>,
     /// The last lesson completed, replayed once every subject is finished.
     last: Option<String>,
+    /// Review scenario: cards listed by the last due query, to answer next.
+    listed: Vec<String>,
+    /// Review scenario: next card to answer when nothing is listed (round-robin).
+    next_card: usize,
+    /// Review scenario: whether the last request was the due query.
+    due_listed: bool,
 }
 
 /// Drives `students` until `run.end`; `index` spreads the students' first subjects and
@@ -75,6 +85,9 @@ pub async fn worker(
             finished: 0,
             next: None,
             last: None,
+            listed: Vec::new(),
+            next_card: k,
+            due_listed: false,
         })
         .collect();
     let mut stats = Stats::new();
@@ -86,11 +99,19 @@ pub async fn worker(
     while Instant::now() < run.end {
         let w = k % walkers.len();
         k += 1;
-        let op = pick(run.scenario, &mut rng);
         let walker = &mut walkers[w];
+        let op = match pick(run.scenario, &mut rng) {
+            // A review session: list what is due, then answer it.
+            Op::Due if run.scenario == Scenario::Reviews && walker.due_listed => Op::Review,
+            op => op,
+        };
         let started = Instant::now();
         let issued = match op {
             Op::Complete => step_walk(&http, &run, walker, &mut rng, &mut stats, started).await,
+            Op::Due | Op::Review => {
+                step_review(&http, &run, walker, op, &mut stats, started).await;
+                true
+            }
             _ => {
                 let subject = run
                     .subjects
@@ -120,6 +141,7 @@ fn pick(scenario: Scenario, rng: &mut StdRng) -> Op {
         Scenario::Complete => Op::Complete,
         Scenario::Login => Op::Login,
         Scenario::Content => Op::Content,
+        Scenario::Reviews | Scenario::Due => Op::Due,
         Scenario::Mixed => match rng.random_range(0..100) {
             0..60 => Op::Progress,
             60..85 => Op::Complete,
@@ -138,7 +160,7 @@ async fn read(
 ) -> (&'static str, Answer) {
     let auth = Some((s.token.as_str(), s.device_id.as_str()));
     match op {
-        Op::Progress | Op::Complete => {
+        Op::Progress | Op::Complete | Op::Due | Op::Review => {
             let path = format!("/api/v1/subjects/{subject}/progress");
             (
                 "progress",
@@ -173,6 +195,40 @@ async fn read(
             ("login", a)
         }
     }
+}
+
+/// One request of a review session: the due query (remembering what it listed), or a
+/// submission answering up to [`crate::reviews::ANSWERS_PER_REVIEW`] listed cards (or,
+/// when none is listed, the student's next cards round-robin: answered early, they are
+/// rescheduled without XP).
+async fn step_review(
+    http: &Http,
+    run: &Run,
+    w: &mut Walker,
+    op: Op,
+    stats: &mut Stats,
+    started: Instant,
+) {
+    if op == Op::Due {
+        let a = crate::reviews::due(http, &w.student).await;
+        record(stats, run, "due", started, &a);
+        w.listed = crate::reviews::due_questions(&a.json());
+        w.due_listed = true;
+        return;
+    }
+    let mut answer: Vec<String> = w
+        .listed
+        .drain(..w.listed.len().min(crate::reviews::ANSWERS_PER_REVIEW))
+        .collect();
+    if answer.is_empty() && !run.questions.is_empty() {
+        for _ in 0..crate::reviews::ANSWERS_PER_REVIEW.min(run.questions.len()) {
+            answer.push(run.questions[w.next_card % run.questions.len()].clone());
+            w.next_card += 1;
+        }
+    }
+    let a = crate::reviews::review(http, &w.student, &answer).await;
+    record(stats, run, "review", started, &a);
+    w.due_listed = false;
 }
 
 /// One step of a student's walk in unlock order: refresh the suggestion from progress

@@ -10,7 +10,10 @@
 //! Entry key: 8-byte big-endian checkpoint number, then the row key (`w␟player`,
 //! `p␟player␟subject`, `u␟player`, `k␟player␟season␟question`, `a␟<32 hex digits of
 //! the audit time key>`, `c` for content, `s` for seasons or `r` for the audit retention
-//! marks), so entries sort by checkpoint.
+//! marks), so entries sort by checkpoint. The SRS archive adds
+//! `v␟player␟season␟question` (an archive row), `e␟cutoff_ms` (retention flagging),
+//! `x␟before_ms␟season` (a purge; empty season = all) and `n␟player␟anon` (an erased
+//! player's cards).
 //! A *position* uses the same encoding: everything at or below it has been mirrored.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -37,6 +40,39 @@ pub const SEASONS: &str = "s";
 pub const AUDIT: char = 'a';
 /// The audit retention marks moved: delete expired rows and clear expired client IPs.
 pub const AUDIT_RETENTION: &str = "r";
+
+/// A (player, season, question) row of the card archive (`cards_archive`).
+pub const ARCHIVED: char = 'v';
+/// The retention cutoff was raised: `e␟cutoff_ms` flags the archive rows before it.
+pub const ARCHIVE_FLAGGED: char = 'e';
+/// A purge: `x␟before_ms␟season` deletes the archive rows before it (empty season: all).
+pub const ARCHIVE_PURGED: char = 'x';
+/// An erasure: `n␟player␟anon` drops the player's live card rows and moves their
+/// archive rows to the anonymous id (the live cards come back under it as `k` keys).
+pub const CARDS_REKEYED: char = 'n';
+
+/// Queue key of an archive row (`question` lowercased, as in redb).
+pub fn archived_key(player: &str, season: &str, question: &str) -> String {
+    format!("{ARCHIVED}\u{1f}{player}\u{1f}{season}\u{1f}{question}")
+}
+
+/// Queue key of a raised retention cutoff.
+pub fn archive_flagged_key(cutoff_ms: i64) -> String {
+    format!("{ARCHIVE_FLAGGED}\u{1f}{cutoff_ms}")
+}
+
+/// Queue key of a purge of the archive rows before `before_ms` (of `season`, or all).
+pub fn archive_purged_key(before_ms: i64, season: Option<&str>) -> String {
+    format!(
+        "{ARCHIVE_PURGED}\u{1f}{before_ms}\u{1f}{}",
+        season.unwrap_or("")
+    )
+}
+
+/// Queue key of an erased player's cards (`anon` is the id they are kept under).
+pub fn cards_rekeyed_key(player: &str, anon: &str) -> String {
+    format!("{CARDS_REKEYED}\u{1f}{player}\u{1f}{anon}")
+}
 
 /// Queue key of a wallet row.
 pub fn wallet_key(player: &str) -> String {

@@ -10,6 +10,8 @@ const PROGRESS: TableDefinition<&str, &[u8]> = TableDefinition::new("progress");
 const WALLETS: TableDefinition<&str, &[u8]> = TableDefinition::new("wallets");
 const SEASONS: TableDefinition<&str, &[u8]> = TableDefinition::new("seasons");
 const CARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("cards");
+const ARCHIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("cards_archive");
+const ARCHIVE_META: TableDefinition<&str, i64> = TableDefinition::new("srs_archive_meta");
 
 /// A table the mirror copies whole during a full resynchronization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +24,9 @@ pub enum Table {
     Progress,
     /// `cards`, keys `player␟season␟question`.
     Cards,
+    /// `cards_archive`, keys `season␟player␟question`, values `[archived_at_ms: i64
+    /// BE][card]` (`persist::srs_archive`).
+    Archive,
 }
 
 impl Table {
@@ -31,6 +36,7 @@ impl Table {
             Table::Wallets => WALLETS,
             Table::Progress => PROGRESS,
             Table::Cards => CARDS,
+            Table::Archive => ARCHIVE,
         }
     }
 }
@@ -52,6 +58,21 @@ pub fn season_ids(db: &Database) -> Result<Vec<String>, redb::Error> {
         .into_iter()
         .map(|(k, _)| k)
         .collect())
+}
+
+/// The retention cutoff of the card archive (archive rows before it are
+/// `eligible_for_deletion`), if any flagging happened.
+///
+/// # Errors
+/// The redb error.
+pub fn archive_cutoff(db: &Database) -> Result<Option<i64>, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(ARCHIVE_META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(table.get("eligible_before_ms")?.map(|v| v.value()))
 }
 
 /// Up to `limit` rows of `table` after key `after` (from the start when `None`).

@@ -197,6 +197,50 @@ pub fn card(key: &str, bytes: &[u8], content: &Content) -> Result<CardRow, RowEr
     })
 }
 
+/// An `srs_cards_archive` row: the card's columns plus when it was archived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveRow {
+    /// The card's columns.
+    pub card: CardRow,
+    /// `YYYY-MM-DD HH:MM:SS.fff` UTC.
+    pub archived_at: String,
+    /// Archived before the retention cutoff in force.
+    pub eligible_for_deletion: bool,
+}
+
+/// An `srs_cards_archive` row from a stored archive row; `key` is
+/// `season␟player␟question` (the archive table's order), `bytes` `[archived_at_ms: i64
+/// BE][card]`, `cutoff_ms` the retention cutoff (none before the first flagging).
+///
+/// # Errors
+/// A malformed key or value, or an undecodable card.
+pub fn archived_card(
+    key: &str,
+    bytes: &[u8],
+    content: &Content,
+    cutoff_ms: Option<i64>,
+) -> Result<ArchiveRow, RowError> {
+    let mut parts = key.splitn(3, '\u{1f}');
+    let (Some(season), Some(player), Some(question)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(err(format!("archived card {key}"), "malformed key"));
+    };
+    let Some((at, card_bytes)) = bytes.split_first_chunk::<8>() else {
+        return Err(err(format!("archived card {key}"), "value too short"));
+    };
+    let at_ms = i64::from_be_bytes(*at);
+    let card = card(
+        &format!("{player}\u{1f}{season}\u{1f}{question}"),
+        card_bytes,
+        content,
+    )?;
+    Ok(ArchiveRow {
+        card,
+        archived_at: datetime(at_ms),
+        eligible_for_deletion: cutoff_ms.is_some_and(|c| at_ms < c),
+    })
+}
+
 /// Unix milliseconds as a MariaDB `DATETIME(3)` literal (UTC).
 pub fn datetime(ms: i64) -> String {
     match jiff::Timestamp::from_millisecond(ms) {

@@ -5,7 +5,7 @@
 use sqlx::mysql::MySqlConnection;
 use sqlx::{MySql, QueryBuilder};
 
-use super::rows::{AuditRow, CardRow, Content, PlayerRow, ProgressRow, WalletRow};
+use super::rows::{ArchiveRow, AuditRow, CardRow, Content, PlayerRow, ProgressRow, WalletRow};
 
 /// The versioned migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -235,7 +235,8 @@ pub async fn upsert_cards(
 }
 
 /// Deletes `srs_cards` rows whose redb row is gone: `(player, season, lowercased
-/// question id)` (question ids compare case-insensitively here, as in the engine).
+/// question id)` (question ids compare case-insensitively here, as in the engine). One
+/// statement per (player, season) and 500 questions: an archive batch deletes many.
 ///
 /// # Errors
 /// The database error.
@@ -243,18 +244,186 @@ pub async fn delete_cards(
     conn: &mut MySqlConnection,
     cards: &[(String, String, String)],
 ) -> Result<(), sqlx::Error> {
-    for (player, season, question) in cards {
-        sqlx::query(
-            "DELETE FROM srs_cards WHERE player_id = ? AND season_id = ? \
-             AND LOWER(question_id) = ?",
-        )
-        .bind(player)
-        .bind(season)
-        .bind(question)
-        .execute(&mut *conn)
-        .await?;
+    delete_grouped(conn, "srs_cards", cards).await
+}
+
+/// Deletes rows of `table` (`srs_cards` or `srs_cards_archive`) by `(player, season,
+/// lowercased question id)`, grouped by (player, season).
+async fn delete_grouped(
+    conn: &mut MySqlConnection,
+    table: &str,
+    keys: &[(String, String, String)],
+) -> Result<(), sqlx::Error> {
+    let mut groups: std::collections::BTreeMap<(&str, &str), Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for (player, season, question) in keys {
+        groups
+            .entry((player.as_str(), season.as_str()))
+            .or_default()
+            .push(question.as_str());
+    }
+    for ((player, season), questions) in groups {
+        for chunk in questions.chunks(500) {
+            let mut qb =
+                QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE player_id = "));
+            qb.push_bind(player);
+            qb.push(" AND season_id = ");
+            qb.push_bind(season);
+            qb.push(" AND LOWER(question_id) IN (");
+            let mut list = qb.separated(", ");
+            for q in chunk {
+                list.push_bind(*q);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *conn).await?;
+        }
     }
     Ok(())
+}
+
+/// Upserts `rows` into `srs_cards_archive` in statements of `batch` rows.
+///
+/// # Errors
+/// The database error.
+pub async fn upsert_archived(
+    conn: &mut MySqlConnection,
+    rows: &[ArchiveRow],
+    batch: usize,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(batch.max(1)) {
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO srs_cards_archive (player_id, season_id, question_id, state, \
+             stability, difficulty, due, last_review, reps, lapses, subject_id, topic_id, \
+             archived_at, eligible_for_deletion) ",
+        );
+        qb.push_values(chunk, |mut b, a| {
+            let r = &a.card;
+            b.push_bind(&r.player_id)
+                .push_bind(&r.season_id)
+                .push_bind(&r.question_id)
+                .push_bind(r.state)
+                .push_bind(r.stability)
+                .push_bind(r.difficulty)
+                .push_bind(&r.due)
+                .push_bind(&r.last_review)
+                .push_bind(r.reps)
+                .push_bind(r.lapses)
+                .push_bind(&r.subject_id)
+                .push_bind(&r.topic_id)
+                .push_bind(&a.archived_at)
+                .push_bind(a.eligible_for_deletion);
+        });
+        qb.push(
+            " ON DUPLICATE KEY UPDATE state = VALUES(state), stability = VALUES(stability), difficulty = VALUES(difficulty), due = VALUES(due), \
+             last_review = VALUES(last_review), reps = VALUES(reps), lapses = VALUES(lapses), \
+             subject_id = VALUES(subject_id), topic_id = VALUES(topic_id), \
+             archived_at = VALUES(archived_at), \
+             eligible_for_deletion = VALUES(eligible_for_deletion)",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Deletes `srs_cards_archive` rows whose redb row is gone: `(player, season,
+/// lowercased question id)`.
+///
+/// # Errors
+/// The database error.
+pub async fn delete_archived(
+    conn: &mut MySqlConnection,
+    keys: &[(String, String, String)],
+) -> Result<(), sqlx::Error> {
+    delete_grouped(conn, "srs_cards_archive", keys).await
+}
+
+/// The weekly retention flagging: archive rows before `cutoff_ms` become
+/// `eligible_for_deletion`.
+///
+/// # Errors
+/// The database error.
+pub async fn flag_archived(conn: &mut MySqlConnection, cutoff_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE srs_cards_archive SET eligible_for_deletion = TRUE \
+         WHERE archived_at < ? AND eligible_for_deletion = FALSE",
+    )
+    .bind(super::rows::datetime(cutoff_ms))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A purge: deletes the archive rows archived before `before_ms`, of `season` or of
+/// every season.
+///
+/// # Errors
+/// The database error.
+pub async fn purge_archived(
+    conn: &mut MySqlConnection,
+    before_ms: i64,
+    season: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let before = super::rows::datetime(before_ms);
+    let done = match season {
+        Some(season) => {
+            sqlx::query("DELETE FROM srs_cards_archive WHERE archived_at < ? AND season_id = ?")
+                .bind(before)
+                .bind(season)
+                .execute(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM srs_cards_archive WHERE archived_at < ?")
+                .bind(before)
+                .execute(&mut *conn)
+                .await?
+        }
+    };
+    Ok(done.rows_affected())
+}
+
+/// An erasure: the erased player's live card rows go (their cards come back under
+/// `anon` as ordinary rows) and their archive rows move to `anon`.
+///
+/// # Errors
+/// The database error.
+pub async fn rekey_cards(
+    conn: &mut MySqlConnection,
+    player: &str,
+    anon: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM srs_cards WHERE player_id = ?")
+        .bind(player)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE srs_cards_archive SET player_id = ? WHERE player_id = ?")
+        .bind(anon)
+        .bind(player)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The mirrored `srs_cards_archive` row of `(player, season, lowercased question)`:
+/// `(archived_at, eligible_for_deletion)`, if any.
+///
+/// # Errors
+/// The database error.
+pub async fn archived_row(
+    conn: &mut MySqlConnection,
+    player: &str,
+    season: &str,
+    question: &str,
+) -> Result<Option<(String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT CAST(archived_at AS CHAR), eligible_for_deletion FROM srs_cards_archive \
+         WHERE player_id = ? AND season_id = ? AND LOWER(question_id) = ?",
+    )
+    .bind(player)
+    .bind(season)
+    .bind(question)
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// Makes sure `srs_cards` has a `LIST COLUMNS(season_id)` partition for every season

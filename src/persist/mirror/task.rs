@@ -212,6 +212,7 @@ impl Worker {
         let mut wallets = Vec::new();
         let mut progress = Vec::new();
         let mut cards = Vec::new();
+        let mut archive = ArchiveKeys::default();
         let mut audit = Vec::new();
         let mut audit_retention = false;
         let mut content_changed = false;
@@ -245,9 +246,11 @@ impl Worker {
                     Some(k) => audit.push(k),
                     None => tracing::warn!(key, "malformed audit queue key; skipped"),
                 },
+                Some(other) if archive.add(other, &rest) => {}
                 _ => tracing::warn!(key, "unknown mirror queue key; skipped"),
             }
         }
+        let archived = archive.rows_to_read();
         if content_changed {
             self.content = Some(self.load_content().await?);
         }
@@ -278,12 +281,21 @@ impl Worker {
         } else {
             None
         };
+        self.read_archived(&mut rows, &mut missing, archived)
+            .await?;
         let n = log::checkpoint_of(last);
         let content = self.content.as_ref().filter(|_| content_changed);
         let conn = self.conn.as_mut().ok_or("not connected")?;
         let mut tx = conn.begin().await.map_err(db_err)?;
         if let Some(content) = content {
             sql::replace_content(&mut tx, content, batch)
+                .await
+                .map_err(db_err)?;
+        }
+        // Erasures first: the erased player's archive rows move to the anonymous id,
+        // which the rows of this round may then update.
+        for (player, anon) in &archive.rekeyed {
+            sql::rekey_cards(&mut tx, player, anon)
                 .await
                 .map_err(db_err)?;
         }
@@ -299,6 +311,17 @@ impl Worker {
         sql::delete_cards(&mut tx, &missing.cards)
             .await
             .map_err(db_err)?;
+        sql::delete_archived(&mut tx, &missing.archived)
+            .await
+            .map_err(db_err)?;
+        if let Some(cutoff) = archive.flagged {
+            sql::flag_archived(&mut tx, cutoff).await.map_err(db_err)?;
+        }
+        for (before, season) in &archive.purged {
+            sql::purge_archived(&mut tx, *before, season.as_deref())
+                .await
+                .map_err(db_err)?;
+        }
         sql::delete_audit(&mut tx, &missing.audit)
             .await
             .map_err(db_err)?;
@@ -354,6 +377,56 @@ impl Worker {
                     {
                         missing
                             .cards
+                            .push((p.to_owned(), s.to_owned(), q.to_owned()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the archive rows of `keys` (`player␟season␟question`) and the retention
+    /// cutoff into `rows`, or `missing` for rows that are gone (purged).
+    async fn read_archived(
+        &self,
+        rows: &mut Rows,
+        missing: &mut Missing,
+        keys: Vec<String>,
+    ) -> Result<(), Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let stored: Vec<String> = keys.iter().filter_map(|k| archive_table_key(k)).collect();
+        let (found, cutoff) = blocking(&self.engine, move |db| {
+            Ok::<_, redb::Error>((
+                read::rows(db, Table::Archive, &stored)?,
+                read::archive_cutoff(db)?,
+            ))
+        })
+        .await?;
+        self.convert_archived(rows, missing, found, cutoff)
+    }
+
+    fn convert_archived(
+        &self,
+        rows: &mut Rows,
+        missing: &mut Missing,
+        found: Vec<(String, Option<Vec<u8>>)>,
+        cutoff: Option<i64>,
+    ) -> Result<(), Error> {
+        let empty = Content::new();
+        let content = self.content.as_ref().unwrap_or(&empty);
+        for (key, bytes) in found {
+            match bytes {
+                Some(b) => rows
+                    .archived
+                    .push(rows::archived_card(&key, &b, content, cutoff).map_err(db_err)?),
+                None => {
+                    let mut parts = key.splitn(3, '\u{1f}');
+                    if let (Some(s), Some(p), Some(q)) = (parts.next(), parts.next(), parts.next())
+                    {
+                        missing
+                            .archived
                             .push((p.to_owned(), s.to_owned(), q.to_owned()));
                     }
                 }
@@ -426,6 +499,7 @@ impl Worker {
             Table::Wallets,
             Table::Progress,
             Table::Cards,
+            Table::Archive,
         ] {
             let mut after: Option<String> = None;
             loop {
@@ -452,10 +526,36 @@ impl Worker {
                         self.convert(&mut rows, &mut missing, vec![], vec![], part)?
                     }
                     Table::Cards => self.convert_cards(&mut rows, &mut missing, part)?,
+                    Table::Archive => {
+                        let cutoff = blocking(&self.engine, read::archive_cutoff).await?;
+                        // An archived card's live row may be left over from a time the
+                        // mirror was off: drop it unless the card is live again.
+                        let live: Vec<String> =
+                            part.iter().filter_map(|(k, _)| live_table_key(k)).collect();
+                        let still =
+                            blocking(&self.engine, move |db| read::rows(db, Table::Cards, &live))
+                                .await?;
+                        for (key, value) in still {
+                            let mut p = key.splitn(3, '\u{1f}');
+                            if let (None, Some(player), Some(season), Some(question)) =
+                                (value, p.next(), p.next(), p.next())
+                            {
+                                missing.cards.push((
+                                    player.to_owned(),
+                                    season.to_owned(),
+                                    question.to_owned(),
+                                ));
+                            }
+                        }
+                        self.convert_archived(&mut rows, &mut missing, part, cutoff)?
+                    }
                 }
                 let conn = self.conn.as_mut().ok_or("not connected")?;
                 let mut tx = conn.begin().await.map_err(db_err)?;
                 rows.upsert(&mut tx, batch).await?;
+                sql::delete_cards(&mut tx, &missing.cards)
+                    .await
+                    .map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
                 sent += rows.len() as u64;
                 self.feed.sent(0, rows.len() as u64);
@@ -518,6 +618,7 @@ struct Rows {
     wallets: Vec<rows::WalletRow>,
     progress: Vec<rows::ProgressRow>,
     cards: Vec<rows::CardRow>,
+    archived: Vec<rows::ArchiveRow>,
     audit: Vec<rows::AuditRow>,
 }
 
@@ -527,6 +628,7 @@ impl Rows {
             + self.wallets.len()
             + self.progress.len()
             + self.cards.len()
+            + self.archived.len()
             + self.audit.len()
     }
 
@@ -544,6 +646,9 @@ impl Rows {
         sql::upsert_cards(tx, &self.cards, batch)
             .await
             .map_err(db_err)?;
+        sql::upsert_archived(tx, &self.archived, batch)
+            .await
+            .map_err(db_err)?;
         sql::upsert_audit(tx, &self.audit, batch)
             .await
             .map_err(db_err)
@@ -556,6 +661,77 @@ struct Missing {
     wallets: Vec<String>,
     progress: Vec<(String, String)>,
     cards: Vec<(String, String, String)>,
+    archived: Vec<(String, String, String)>,
     /// Ids of audit records gone from redb.
     audit: Vec<u64>,
+}
+
+/// The SRS archive's queue keys of one round (`persist::mirror::log`).
+#[derive(Default)]
+struct ArchiveKeys {
+    /// `player␟season␟question` of archive rows to re-read.
+    archived: Vec<String>,
+    /// The highest retention cutoff raised.
+    flagged: Option<i64>,
+    /// Purges: (before, season or all).
+    purged: Vec<(i64, Option<String>)>,
+    /// Erasures: (player, anonymous id).
+    rekeyed: Vec<(String, String)>,
+}
+
+impl ArchiveKeys {
+    /// Takes a key of one of the archive kinds; `false` for another kind.
+    fn add(&mut self, kind: char, rest: &str) -> bool {
+        match kind {
+            log::ARCHIVED => self.archived.push(rest.to_owned()),
+            log::ARCHIVE_FLAGGED => match rest.parse::<i64>() {
+                Ok(cutoff) => self.flagged = Some(self.flagged.map_or(cutoff, |c| c.max(cutoff))),
+                Err(_) => tracing::warn!(key = rest, "malformed retention key; skipped"),
+            },
+            log::ARCHIVE_PURGED => {
+                let (before, season) = rest.split_once('\u{1f}').unwrap_or((rest, ""));
+                match before.parse::<i64>() {
+                    Ok(before) => self
+                        .purged
+                        .push((before, (!season.is_empty()).then(|| season.to_owned()))),
+                    Err(_) => tracing::warn!(key = rest, "malformed purge key; skipped"),
+                }
+            }
+            log::CARDS_REKEYED => match rest.split_once('\u{1f}') {
+                Some((player, anon)) => self.rekeyed.push((player.to_owned(), anon.to_owned())),
+                None => tracing::warn!(key = rest, "malformed erasure key; skipped"),
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// The archive rows to re-read: the queued ones, plus for an erased player the same
+    /// rows under the anonymous id (redb moved them there; MariaDB may never have had
+    /// them under the player).
+    fn rows_to_read(&self) -> Vec<String> {
+        let mut out = self.archived.clone();
+        for key in &self.archived {
+            if let Some((player, rest)) = key.split_once('\u{1f}')
+                && let Some((_, anon)) = self.rekeyed.iter().find(|(p, _)| p == player)
+            {
+                out.push(format!("{anon}\u{1f}{rest}"));
+            }
+        }
+        out
+    }
+}
+
+/// `player␟season␟question` → the archive table's `season␟player␟question`.
+fn archive_table_key(key: &str) -> Option<String> {
+    let mut parts = key.splitn(3, '\u{1f}');
+    let (player, season, question) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(format!("{season}\u{1f}{player}\u{1f}{question}"))
+}
+
+/// The archive table's `season␟player␟question` → the live `player␟season␟question`.
+fn live_table_key(key: &str) -> Option<String> {
+    let mut parts = key.splitn(3, '\u{1f}');
+    let (season, player, question) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(format!("{player}\u{1f}{season}\u{1f}{question}"))
 }

@@ -63,13 +63,15 @@ pub struct Counts {
     pub groups: u64,
     /// Audit and interaction log records.
     pub audit_records: u64,
+    /// Archived SRS cards (srs.md "Archive").
+    pub archived_cards: u64,
 }
 
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} players, {} students with progress ({} progress rows), {} wallets, {} cards, {} seasons, {} sessions, {} subjects, {} plans, {} idempotency records, {} groups, {} audit records",
+            "{} players, {} students with progress ({} progress rows), {} wallets, {} cards, {} seasons, {} sessions, {} subjects, {} plans, {} idempotency records, {} groups, {} audit records, {} archived cards",
             self.players,
             self.students_with_progress,
             self.progress_rows,
@@ -81,7 +83,8 @@ impl std::fmt::Display for Counts {
             self.plans,
             self.idempotency_records,
             self.groups,
-            self.audit_records
+            self.audit_records,
+            self.archived_cards
         )
     }
 }

@@ -24,6 +24,8 @@ enum Kind {
     StrI64,
     /// `TableDefinition<&[u8], ()>`
     BytesUnit,
+    /// `TableDefinition<&[u8], u64>`
+    BytesU64,
 }
 
 /// Calls `$body` with `$def` bound to the table definition of `$spec` with its types
@@ -49,6 +51,10 @@ macro_rules! with_def {
             }
             Kind::BytesUnit => {
                 let $def = TableDefinition::<&[u8], ()>::new($spec.name);
+                $body
+            }
+            Kind::BytesU64 => {
+                let $def = TableDefinition::<&[u8], u64>::new($spec.name);
                 $body
             }
         }
@@ -88,8 +94,10 @@ const TABLES: &[Spec] = &[
     spec("audit", Kind::BytesBytes, true),
     spec("audit_index", Kind::BytesBytes, true),
     spec("audit_meta", Kind::StrI64, true),
-    // SRS archive tables (the srsarchive branch, merged separately): the lead adds them
-    // here, copied (`true`), with their types, when that branch lands.
+    spec("cards_archive", Kind::StrBytes, true),
+    spec("card_counts", Kind::StrU64, true),
+    spec("cards_archive_counts", Kind::BytesU64, true),
+    spec("srs_archive_meta", Kind::StrI64, true),
     spec("mirror_log", Kind::BytesUnit, false),
     spec("mirror_meta", Kind::StrU64, false),
 ];
@@ -229,6 +237,7 @@ pub fn count(txn: &ReadTransaction) -> Result<Counts, SnapshotError> {
         idempotency_records: n("idempotency")?,
         groups: n("groups")?,
         audit_records: n("audit")?,
+        archived_cards: n("cards_archive")?,
     })
 }
 
@@ -371,6 +380,7 @@ mod tests {
             Kind::StrU64 => "&str,u64",
             Kind::StrI64 => "&str,i64",
             Kind::BytesUnit => "&[u8],()",
+            Kind::BytesU64 => "&[u8],u64",
         };
         let found = table_definitions_in_sources();
         for name in ["meta", "audit", "groups", "mirror_meta"] {
@@ -425,8 +435,9 @@ mod tests {
         let copy = Database::create(dir.path().join("copy.redb")).unwrap();
         let src = store.db().begin_read().unwrap();
         let rows = copy_tables(&src, &copy, &NoProgress).unwrap();
-        // meta (format + 2 sequences) + 2 players + 1 session + 3 progress + 1 wallet.
-        assert_eq!(rows, 10);
+        // meta (format + 2 sequences) + 2 players + 1 session + 3 progress + 1 wallet
+        // + the SRS archive's `counts_built` mark (set when the store is created).
+        assert_eq!(rows, 11);
         let counts = count(&copy.begin_read().unwrap()).unwrap();
         assert_eq!(counts, count(&src).unwrap());
         assert_eq!(
