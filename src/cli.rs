@@ -1,6 +1,7 @@
-//! The command line (operations.md "CLI"): `serve`, `import`, `admin create`, `check`,
-//! `print-config`. Commands that open the data directory work on a stopped server; while
-//! a server holds it they refuse and name the admin API call to use instead.
+//! The command line (operations.md "CLI"): `serve`, `import`, `admin create`, `admin
+//! import-roster`, `check`, `print-config`. Commands that open the data directory work on
+//! a stopped server; while a server holds it they refuse and name the admin API call to
+//! use instead.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ use crate::engine::accounts::NewPlayer;
 use crate::engine::{self, Engine, OpenError};
 use crate::persist::store::StoreError;
 use crate::players::account::Role;
+
+mod roster;
 
 /// Memora: a self-hosted learning engine.
 #[derive(Debug, Parser)]
@@ -78,6 +81,16 @@ pub enum AdminAction {
         /// File holding the password (first line).
         #[arg(long, value_name = "PATH")]
         password_file: Option<PathBuf>,
+    },
+    /// Import students from a CSV roster (columns email, display_name, plan_id, grade,
+    /// stream, timezone, password, reset_password). Reports what each row would do;
+    /// with --commit applies every row or none and prints generated passwords once.
+    ImportRoster {
+        /// The CSV file (UTF-8, header row first).
+        file: PathBuf,
+        /// Apply the roster (default: dry run, nothing changes).
+        #[arg(long)]
+        commit: bool,
     },
 }
 
@@ -156,6 +169,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("created admin {} ({})", view.email, view.id);
                 Ok(())
             })
+        }
+        Command::Admin {
+            action: AdminAction::ImportRoster { file, commit },
+        } => {
+            init_tracing(&config);
+            runtime()?.block_on(roster::import_roster(config, &file, commit))
         }
         Command::Check => check(&config),
         Command::Build { plan } => {

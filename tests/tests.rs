@@ -29,4 +29,5 @@ mod deploy;
 mod cdn_readers;
 
 mod mirror;
+mod roster;
 mod srs;

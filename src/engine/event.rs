@@ -112,6 +112,9 @@ pub enum Event {
     LessonCompletedV2(Box<super::srs_ops::LessonCompletedV2>),
     /// A review session: cards, wallet XP and streak, idempotency record.
     ReviewsSubmitted(Box<super::srs_ops::ReviewsSubmitted>),
+    /// A roster import's commit: every new student and change in one event (all rows
+    /// or none), with the sessions its password changes end (engine/roster.rs).
+    RosterImported(Box<super::roster::RosterImported>),
 }
 
 /// An admin XP adjustment: the decided new total, with who and why for the audit.

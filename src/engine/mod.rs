@@ -21,6 +21,8 @@ pub mod event;
 pub mod idempotency;
 pub mod jobs;
 pub mod play;
+pub mod roster;
+pub mod roster_report;
 pub mod seasons;
 pub mod srs_ops;
 pub mod srs_reviews;
@@ -147,6 +149,8 @@ pub(crate) struct Inner {
     pub mirror: Arc<crate::persist::mirror::Feed>,
     /// Background jobs and periodic task runs (engine/jobs.rs).
     pub jobs: jobs::Jobs,
+    /// Roster dry runs remembered for their commits (engine/roster.rs).
+    pub roster_dry_runs: roster_report::DryRuns,
 }
 
 impl Engine {
@@ -183,6 +187,7 @@ impl Engine {
         let mirror = Arc::new(crate::persist::mirror::Feed::new(config.mirror.enabled()));
         let inner = Inner {
             jobs: jobs::Jobs::new(clock.clone()),
+            roster_dry_runs: roster_report::DryRuns::default(),
             builds,
             mirror,
             config,
@@ -427,6 +432,7 @@ impl Engine {
             }
             Event::ReviewsSubmitted(reviews) => self.apply_reviews(reviews, parts)?,
             // --- end SRS ---
+            Event::RosterImported(roster) if parts.main => self.apply_roster(roster)?,
             // Events already covered by the checkpoint of their stream.
             _ => {}
         }

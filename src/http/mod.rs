@@ -11,6 +11,7 @@ pub mod content;
 pub mod extract;
 pub mod rate_limit;
 pub mod reviews;
+pub mod roster;
 pub mod student;
 
 use std::collections::HashMap;
@@ -244,6 +245,7 @@ pub fn router(engine: Engine) -> Router {
             get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
         )
         .merge(admin_jobs::routes())
+        .merge(roster::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content);
     if config.http.bench_routes {

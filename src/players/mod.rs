@@ -2,5 +2,6 @@
 //! Pure domain code: no I/O, no locks, no clock reads.
 
 pub mod account;
+pub mod roster;
 pub mod streak;
 pub mod wallet;

@@ -1,0 +1,175 @@
+//! `POST /api/v1/admin/players/import` (api.md, players.md): a CSV roster, dry run by
+//! default (200 with the per-row report), applied with `?commit=true` as a background
+//! job (202 with the job; `GET /api/v1/admin/jobs/{id}` shows progress in rows and the
+//! result, generated passwords once to the admin who started it). The commit accepts an
+//! `Idempotency-Key`; its stored answer is the finished job with passwords redacted.
+
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::post;
+use serde::Deserialize;
+
+use crate::engine::accounts::rfc3339;
+use crate::engine::jobs::{JobOutput, JobState};
+use crate::engine::roster::{IdemAnswer, file_sha};
+use crate::error::{ApiError, Code};
+
+use super::admin_jobs::accepted;
+use super::extract::AdminAuth;
+use super::reviews::{Idempotent, idempotent};
+use super::{AppState, json, problem};
+
+/// This module's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/admin/players/import", post(import))
+}
+
+/// `POST /api/v1/admin/players/import` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// `true` applies the roster; anything else (or absent) is a dry run.
+    pub commit: Option<String>,
+}
+
+fn check_csv_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "text/csv" || mime == "application/csv" {
+        Ok(())
+    } else {
+        Err(ApiError {
+            status: Some(415),
+            ..ApiError::new(
+                Code::ValidationFailed,
+                format!("send the roster as Content-Type: text/csv (got `{ct}`)"),
+            )
+        })
+    }
+}
+
+/// `POST /api/v1/admin/players/import[?commit=true]` with a `text/csv` body (up to
+/// `http.admin_body_limit_bytes`).
+pub async fn import(
+    State(state): State<AppState>,
+    AdminAuth(caller): AdminAuth,
+    query: Result<Query<ImportParams>, axum::extract::rejection::QueryRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    let commit = match query {
+        Ok(Query(ImportParams { commit: None })) => false,
+        Ok(Query(ImportParams { commit: Some(v) })) => match v.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return problem(ApiError::field("/commit", "must be true or false")),
+        },
+        Err(_) => return problem(ApiError::field("", "the only query parameter is `commit`")),
+    };
+    if let Err(e) = check_csv_content_type(&headers) {
+        return problem(e);
+    }
+    let limit = state.engine.config().http.admin_body_limit_bytes;
+    let bytes = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return problem(ApiError::new(
+                Code::PayloadTooLarge,
+                format!("the roster is larger than {limit} bytes (http.admin_body_limit_bytes)"),
+            ));
+        }
+    };
+    let engine = state.engine.clone();
+    let by = caller.player.id.clone();
+    if !commit {
+        let body = bytes.clone();
+        return match tokio::task::spawn_blocking(move || engine.roster_dry_run(&body, &by)).await {
+            Ok(report) => json(StatusCode::OK, &report),
+            Err(e) => problem(ApiError::internal(e)),
+        };
+    }
+    let Idempotent { request, guard } =
+        match idempotent(&state, &caller.player.id, &uri, &headers, &bytes) {
+            Ok(i) => i,
+            Err(response) => return *response,
+        };
+    let checked = {
+        let engine = engine.clone();
+        let body = bytes.clone();
+        tokio::task::spawn_blocking(move || engine.roster_validate(&body)).await
+    };
+    let parsed = match checked {
+        Ok(Ok(parsed)) => std::sync::Arc::new(parsed),
+        Ok(Err(e)) => return problem(e),
+        Err(e) => return problem(ApiError::internal(e)),
+    };
+    let sha = file_sha(&bytes);
+    let total = parsed.rows.len() as u64;
+    let view = state
+        .engine
+        .jobs()
+        .spawn("roster_import", &caller.player.id, move |handle| {
+            async move {
+                handle.set_total(total);
+                let idem = request.map(|request| {
+                    let jobs = engine.jobs().clone();
+                    let id = handle.id().to_owned();
+                    let clock = engine.clone();
+                    IdemAnswer {
+                        request,
+                        // The replay answer: this job as it reads once finished, with the
+                        // passwords redacted.
+                        answer: Box::new(move |report| {
+                            let body = jobs.read(&id, "").map(|mut view| {
+                                view.state = JobState::Done;
+                                view.progress.done = total;
+                                view.result =
+                                    serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
+                                view.finished_at = Some(rfc3339(clock.now().as_millisecond()));
+                                serde_json::to_vec(&view).unwrap_or_default()
+                            });
+                            (202, body.unwrap_or_default())
+                        }),
+                    }
+                });
+                let progress = {
+                    let handle = handle.clone();
+                    move |n: u64| handle.advance(n)
+                };
+                let result = engine
+                    .roster_commit(parsed, sha, &by, idem, &progress)
+                    .await;
+                drop(guard);
+                let report = result?;
+                // A result of 10,000 rows is megabytes of JSON: not on the async threads.
+                tokio::task::spawn_blocking(move || {
+                    let result =
+                        serde_json::to_value(report.redacted()).map_err(ApiError::internal)?;
+                    let reveal_once = if report.generated_passwords.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::to_value(&report).map_err(ApiError::internal)?)
+                    };
+                    Ok(JobOutput {
+                        result,
+                        reveal_once,
+                    })
+                })
+                .await
+                .map_err(ApiError::internal)?
+            }
+        });
+    accepted(&view)
+}
