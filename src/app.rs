@@ -33,6 +33,21 @@ pub async fn serve(
         let rx = stop_rx.clone();
         tokio::spawn(crate::persist::mirror::run(engine, rx))
     };
+    let probe = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_storage_probe(rx).await })
+    };
+    let reconcile = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_reconcile_schedule(rx).await })
+    };
+    let audit = {
+        let engine = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { engine.run_audit(rx).await })
+    };
     let app = crate::http::router(engine.clone());
     let result = axum::serve(
         listener,
@@ -47,6 +62,10 @@ pub async fn serve(
     let _ = checkpoints.await;
     let _ = builds.await;
     let _ = mirror.await;
+    let _ = probe.await;
+    let _ = reconcile.await;
+    // After the last request: the audit task journals what is still buffered.
+    let _ = audit.await;
     let engine_for_close = engine.clone();
     let closed = tokio::task::spawn_blocking(move || engine_for_close.shutdown()).await;
     result?;

@@ -237,6 +237,15 @@ fn build(config: &Config, plan: Option<&str>) -> anyhow::Result<()> {
         config.content.output_dir.display(),
         started.elapsed().as_millis()
     );
+    // With `[cdn.s3]`: a full reconciliation of the bucket with the output root.
+    if let Some(uploader) = crate::engine::builds::uploader(config) {
+        let uploader = uploader.map_err(|e| anyhow::anyhow!("cdn.s3: {e}"))?;
+        let report = uploader.flush_blocking()?;
+        println!(
+            "uploaded to s3://{}: {} files put ({} bytes), {} deleted in {} ms",
+            config.cdn.s3.bucket, report.uploaded, report.bytes, report.deleted, report.duration_ms
+        );
+    }
     Ok(())
 }
 

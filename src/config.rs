@@ -30,11 +30,17 @@ const SECTIONS: &[&str] = &[
     "log",
     "content",
     "mirror",
+    "reconcile",
+    "audit",
+    "cdn",
 ];
 
-/// Keys whose values are secrets: redacted by `print-config`. S3 keys join this list
-/// when they land.
-const SECRET_KEYS: &[(&str, &str)] = &[("mirror", "url")];
+/// Keys whose values are secrets: redacted by `print-config` (dotted section, key).
+const SECRET_KEYS: &[(&str, &str)] = &[
+    ("mirror", "url"),
+    ("cdn.s3", crate::objstore::SECRET_FIELDS[0]),
+    ("cdn.s3", crate::objstore::SECRET_FIELDS[1]),
+];
 
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,7 +68,63 @@ pub struct Config {
     pub content: ContentConfig,
     /// `[mirror]`
     pub mirror: MirrorConfig,
+    /// `[reconcile]`
+    pub reconcile: ReconcileConfig,
+    /// `[audit]`
+    pub audit: AuditConfig,
+    /// `[cdn]`
+    pub cdn: CdnConfig,
 }
+
+/// `[cdn]`: optional upload of the compiled files and assets to S3-compatible storage
+/// (content.md "Compiled files"; `cdn::upload`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdnConfig {
+    /// Uploads in flight at once.
+    pub upload_concurrency: usize,
+    /// `Cache-Control` of every uploaded file except the manifests.
+    pub cache_control: String,
+    /// `Cache-Control` of `plans/{plan}/manifest.json`, the one unversioned entry point.
+    pub manifest_cache_control: String,
+    /// `[cdn.s3]`: the bucket; an empty `bucket` turns uploads off.
+    pub s3: crate::objstore::S3Config,
+}
+
+/// `[reconcile]`: the sampled consistency check of memory, redb and the mirror (srs.md
+/// "Reconciliation").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Hours between scheduled runs; 0 = only on demand.
+    pub interval_hours: u64,
+    /// Rows sampled per run (progress rows and cards).
+    pub sample_size: usize,
+    /// Discrepancy rate above which a run alerts (logs an error), e.g. 0.001 = 0.1%.
+    pub alert_rate: f64,
+}
+
+// --- audit (issue 3) ---
+/// `[audit]`: the audit and interaction logs (players.md "Audit and interaction logs").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Records older than this many days are deleted by the daily retention job.
+    pub retention_days: u32,
+    /// Client IPs are cleared from records older than this many days.
+    pub ip_retention_days: u32,
+    /// Records of anonymous or failing requests are journaled together at least this
+    /// often, milliseconds (they never wait for an fsync of their own).
+    pub flush_interval_ms: u64,
+    /// … or as soon as this many are waiting (records per journal event).
+    pub batch_max_records: usize,
+    /// Most records waiting for a flush; beyond, new ones are dropped and counted (a
+    /// journal outage must not exhaust memory).
+    pub buffer_max_records: usize,
+    /// Period of the retention job, seconds (first run a minute after start).
+    pub retention_interval_secs: u64,
+}
+// --- end audit ---
 
 // --- mirror (issue 5) ---
 /// `[mirror]`: the optional MariaDB reporting mirror (persistence.md, docs/mirror.md).
@@ -177,6 +239,15 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Where snapshots go.
     pub snapshots_dir: PathBuf,
+    /// Below this many free bytes on the data dir's file system the engine enters
+    /// degraded mode and refuses writes (srs.md "Degraded mode").
+    pub min_free_bytes: u64,
+    /// How often, in milliseconds, a degraded engine probes whether storage works again
+    /// (and a healthy one checks free space).
+    pub probe_interval_ms: u64,
+    /// Consecutive failed checkpoints after which the engine enters degraded mode
+    /// (persistence.md).
+    pub checkpoint_failures_before_degraded: u32,
 }
 
 /// Journal durability mode (persistence.md).
@@ -424,6 +495,26 @@ impl Config {
             "must be at least 100",
         )?;
         check(
+            (1..=1_000_000).contains(&self.reconcile.sample_size),
+            "reconcile.sample_size",
+            "must be between 1 and 1000000",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.reconcile.alert_rate),
+            "reconcile.alert_rate",
+            "must be between 0 and 1",
+        )?;
+        check(
+            (10..=600_000).contains(&self.storage.probe_interval_ms),
+            "storage.probe_interval_ms",
+            "must be between 10 and 600000",
+        )?;
+        check(
+            self.storage.checkpoint_failures_before_degraded >= 1,
+            "storage.checkpoint_failures_before_degraded",
+            "must be at least 1",
+        )?;
+        check(
             (1..=60_000).contains(&self.journal.fsync_interval_ms),
             "journal.fsync_interval_ms",
             "must be between 1 and 60000",
@@ -488,6 +579,37 @@ impl Config {
                     .is_ok(),
             "http.client_ip_header",
             "not a valid header name",
+        )?;
+        let a = &self.audit;
+        check(
+            (1..=36_500).contains(&a.retention_days),
+            "audit.retention_days",
+            "must be between 1 and 36500",
+        )?;
+        check(
+            (1..=a.retention_days).contains(&a.ip_retention_days),
+            "audit.ip_retention_days",
+            "must be between 1 and audit.retention_days",
+        )?;
+        check(
+            (10..=60_000).contains(&a.flush_interval_ms),
+            "audit.flush_interval_ms",
+            "must be between 10 and 60000",
+        )?;
+        check(
+            (1..=crate::players::audit::MAX_RECORDS_PER_EVENT).contains(&a.batch_max_records),
+            "audit.batch_max_records",
+            "must be between 1 and 65536",
+        )?;
+        check(
+            a.buffer_max_records >= a.batch_max_records,
+            "audit.buffer_max_records",
+            "must be at least audit.batch_max_records",
+        )?;
+        check(
+            a.retention_interval_secs >= 60,
+            "audit.retention_interval_secs",
+            "must be at least 60",
         )?;
         let r = &self.rate_limits;
         for (key, value) in [
@@ -561,6 +683,36 @@ impl Config {
         )?;
         // --- end mirror ---
         check(
+            (1..=256).contains(&self.cdn.upload_concurrency),
+            "cdn.upload_concurrency",
+            "must be between 1 and 256",
+        )?;
+        for (key, value) in [
+            ("cdn.cache_control", &self.cdn.cache_control),
+            (
+                "cdn.manifest_cache_control",
+                &self.cdn.manifest_cache_control,
+            ),
+        ] {
+            check(
+                axum::http::HeaderValue::from_str(value).is_ok(),
+                key,
+                "not a valid header value",
+            )?;
+        }
+        if let Some((field, message)) = self.cdn.s3.problem() {
+            return Err(ConfigError::Value {
+                key: match field {
+                    "endpoint" => "cdn.s3.endpoint",
+                    "region" => "cdn.s3.region",
+                    "prefix" => "cdn.s3.prefix",
+                    "secret_access_key" => "cdn.s3.secret_access_key",
+                    _ => "cdn.s3.bucket",
+                },
+                message,
+            });
+        }
+        check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
             "log.level",
             "not a valid tracing filter",
@@ -580,8 +732,11 @@ impl Config {
             Err(e) => return format!("# cannot render configuration: {e}\n"),
         };
         for (section, key) in SECRET_KEYS {
-            if let Some(v) = value
-                .get_mut(section)
+            let mut table = Some(&mut value);
+            for part in section.split('.') {
+                table = table.and_then(|t| t.get_mut(part));
+            }
+            if let Some(v) = table
                 .and_then(|s| s.as_table_mut())
                 .and_then(|t| t.get_mut(*key))
                 && v.as_str().is_some_and(|s| !s.is_empty())
@@ -767,6 +922,46 @@ mod tests {
         let err = Config::load(None, env(&[("MEMORA_MIRROR__URL", "postgres://x")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("mirror.url"), "{err}");
+    }
+
+    #[test]
+    fn s3_keys_come_from_env_and_files_and_are_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("s3-secret");
+        std::fs::write(&secret, "wJalrXUtnFEMI-secret\n").expect("write");
+        let c = Config::load(
+            None,
+            env(&[
+                ("MEMORA_CDN__S3__BUCKET", "school-cdn"),
+                ("MEMORA_CDN__S3__ENDPOINT", "http://127.0.0.1:9000"),
+                ("MEMORA_CDN__S3__ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                (
+                    "MEMORA_CDN__S3__SECRET_ACCESS_KEY_FILE",
+                    secret.to_str().expect("utf8"),
+                ),
+            ]),
+        )
+        .expect("config");
+        assert!(c.cdn.s3.enabled());
+        assert_eq!(c.cdn.s3.secret_access_key, "wJalrXUtnFEMI-secret");
+        let printed = c.to_redacted_toml();
+        assert!(printed.contains("school-cdn"), "{printed}");
+        for secret in ["AKIDEXAMPLE", "wJalrXUtnFEMI"] {
+            assert!(!printed.contains(secret), "{printed}");
+            assert!(!format!("{c:?}").contains(secret));
+        }
+        let err = Config::load(
+            None,
+            env(&[
+                ("MEMORA_CDN__S3__BUCKET", "b"),
+                ("MEMORA_CDN__S3__ENDPOINT", "http://s3.example.com"),
+            ]),
+        )
+        .expect_err("plain http to a remote host");
+        assert!(err.to_string().contains("cdn.s3.endpoint"), "{err}");
+        let off = Config::load(None, env(&[])).expect("config");
+        assert!(!off.cdn.s3.enabled());
+        assert_eq!(off.cdn.cache_control, "public, max-age=300");
     }
 
     #[test]

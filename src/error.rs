@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 /// The stable error codes of api.md. Clients switch on these; never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)]
 pub enum Code {
@@ -94,7 +94,7 @@ impl Code {
 }
 
 /// One field problem of a 422: a JSON pointer into the request and a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// RFC 6901 pointer into the request body ("" for the whole body).
     pub pointer: String,
@@ -185,7 +185,7 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 /// The body of an `application/problem+json` answer (RFC 9457).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
     /// A URI naming the problem type (stable per code).
     #[serde(rename = "type")]

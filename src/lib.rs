@@ -12,6 +12,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod objstore;
 pub mod persist;
 pub mod players;
 pub mod progress;

@@ -253,6 +253,132 @@ async fn a_commit_applies_every_row_or_none_as_a_job() {
     assert_eq!(code(gone), (404, "NOT_FOUND".into()));
 }
 
+/// The `admin_action` records about `player` (newest first).
+async fn admin_actions(api: &Api, admin: &Session, player: &str) -> Vec<Value> {
+    let page = get(
+        api,
+        admin,
+        &format!("/api/v1/admin/audit?player_id={player}&type=admin_action"),
+    )
+    .await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_commit_is_audited_and_imported_students_are_exported_and_erased_like_others() {
+    let app = TestApp::start().await;
+    let bo = app.school("bo@test.memora", "UTC").await;
+    let admin = app.admin().await;
+    let csv = "email,display_name,grade,password\n\
+               ana@test.memora,Ana,7,ana-password-1\n\
+               bo@test.memora,Student,9,\n";
+    let (status, accepted) = post_csv(&app.api, &admin, csv, true, None).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["job_id"].as_str().expect("job_id").to_owned();
+    let job = finished(&app.api, &admin, &id).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let ana_id = job["result"]["rows"][0]["player_id"]
+        .as_str()
+        .expect("new id")
+        .to_owned();
+
+    // One record per student the import touched, journaled with it, naming the admin
+    // and the request; and one of the import itself.
+    let about_ana = admin_actions(&app.api, &admin, &ana_id).await;
+    let created: Vec<&Value> = about_ana
+        .iter()
+        .filter(|r| r["detail"]["action"] == "roster_create")
+        .collect();
+    assert_eq!(created.len(), 1, "{about_ana:?}");
+    assert_eq!(created[0]["actor_id"], json!(admin.player_id));
+    assert_eq!(created[0]["endpoint"], "POST /api/v1/admin/players/import");
+    assert_eq!(created[0]["detail"]["row"], "2");
+    assert_eq!(created[0]["result"], "ok");
+    let about_bo = admin_actions(&app.api, &admin, &bo.player_id).await;
+    let updated: Vec<&Value> = about_bo
+        .iter()
+        .filter(|r| r["detail"]["action"] == "roster_update")
+        .collect();
+    assert_eq!(updated.len(), 1, "{about_bo:?}");
+    assert_eq!(updated[0]["detail"]["fields"], "grade");
+    let by_admin = admin_actions(&app.api, &admin, &admin.player_id).await;
+    let import = by_admin
+        .iter()
+        .find(|r| r["detail"]["action"] == "roster_import")
+        .expect("the import's record");
+    assert_eq!(
+        (
+            &import["detail"]["rows"],
+            &import["detail"]["created"],
+            &import["detail"]["updated"]
+        ),
+        (&json!("2"), &json!("1"), &json!("1"))
+    );
+
+    // A commit that applies nothing is audited with its code.
+    let bad = "email,display_name\nbo@test.memora,\n";
+    let (status, _) = post_csv(&app.api, &admin, bad, true, None).await;
+    assert_eq!(status, 422);
+    let refused = admin_actions(&app.api, &admin, &admin.player_id).await;
+    assert!(
+        refused.iter().any(|r| r["result"] == "VALIDATION_FAILED"
+            && r["endpoint"] == "POST /api/v1/admin/players/import"),
+        "{refused:?}"
+    );
+
+    // An imported student is an ordinary player: exported with the import's record...
+    let export = get(
+        &app.api,
+        &admin,
+        &format!("/api/v1/admin/players/{ana_id}/export"),
+    )
+    .await;
+    assert_eq!(export["player"]["email"], "ana@test.memora");
+    assert_eq!(export["player"]["grade"], "7");
+    assert!(
+        export["audit"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["detail"]["action"] == "roster_create"),
+        "{export}"
+    );
+    // ... and erased: the login stops working, the records no longer name them, and the
+    // email is free for the next roster.
+    let (status, erased) = app
+        .api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/admin/players/{ana_id}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .expect("erase");
+    assert_eq!((status, &erased["erased"]), (200, &json!(true)));
+    let (status, err) = code(
+        app.api
+            .call(
+                Method::GET,
+                &format!("/api/v1/admin/players/{ana_id}"),
+                Some(&admin),
+                None,
+            )
+            .await,
+    );
+    assert_eq!((status, err.as_str()), (404, "NOT_FOUND"));
+    let err = app
+        .api
+        .login("ana@test.memora", "ana-password-1", &device_id_for("ana"))
+        .await
+        .expect_err("erased");
+    assert_eq!(err.code(), Some("INVALID_CREDENTIALS"));
+    assert!(admin_actions(&app.api, &admin, &ana_id).await.is_empty());
+    let (status, report) = post_csv(&app.api, &admin, csv, false, None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rows"][0]["action"], "create", "{report}");
+}
+
 #[tokio::test]
 async fn generated_passwords_are_shown_once_to_their_admin_and_must_be_changed() {
     let app = TestApp::start().await;

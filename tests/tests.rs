@@ -28,6 +28,16 @@ mod deploy;
 
 mod cdn_readers;
 
+mod cdn_queue;
+mod cdn_s3;
+mod degraded;
+mod groups;
+
 mod mirror;
+mod openapi;
+mod reconcile;
 mod roster;
+mod route_security;
 mod srs;
+
+mod audit;

@@ -1,12 +1,14 @@
 //! Compiled curriculum on disk: builds a plan's files with the pure compiler
 //! (`content::compile`) and writes them incrementally and atomically under the output
-//! root ([`Writer`]); the build queue with debounce, retries and history ([`Builds`]).
+//! root ([`Writer`]); the build queue with debounce, retries and history ([`Builds`]);
+//! the optional upload of the output root to S3-compatible storage ([`Uploader`]).
 //!
 //! This is I/O and lives outside the domain folders: the compiler decides the bytes,
 //! this module decides the version (`max(now, previous + 1)`) and touches the disk.
 
 pub mod disk;
 pub mod queue;
+pub mod upload;
 pub mod writer;
 
 use std::collections::BTreeSet;
@@ -19,11 +21,12 @@ use crate::content::Catalog;
 use crate::content::compile::{Stamp, compile_plan, is_published, live_lesson_paths};
 
 pub use disk::{Disk, RealDisk};
-pub use queue::{BuildRecord, BuildState, Builds, BuildsView};
+pub use queue::{BuildKind, BuildRecord, BuildState, Builds, BuildsSummary, BuildsView};
+pub use upload::{UploadError, UploadOptions, UploadReport, Uploader};
 pub use writer::{BuildError, WriteReport, Writer};
 
 /// What a build of one plan did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BuildReport {
     /// The plan id as asked.
     pub plan_id: String,

@@ -55,7 +55,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> BuildError {
 }
 
 /// Counts of what one plan's write did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WriteReport {
     /// Files of the plan (manifest included).
     pub files: usize,
@@ -80,6 +80,9 @@ pub struct Writer {
     known: Option<HashMap<String, Option<ContentHash>>>,
     /// Parsed subject documents, reused across builds.
     pub docs: DocCache,
+    /// Relative paths written or deleted since the last [`Writer::take_changes`] (the
+    /// upload's to-do list; `manifest.prev.json` is local only and not listed).
+    changes: Vec<String>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -100,7 +103,13 @@ impl Writer {
             min_free_percent,
             known: None,
             docs: DocCache::default(),
+            changes: Vec::new(),
         }
+    }
+
+    /// The relative paths written or deleted since the last call, in that order.
+    pub fn take_changes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.changes)
     }
 
     /// The output root.
@@ -209,6 +218,7 @@ impl Writer {
             report.written += 1;
             report.bytes_written += bytes.len() as u64;
         }
+        self.changes.extend(changed.iter().map(|f| f.path.clone()));
         if let Some((m, same)) = manifest {
             if same && changed.is_empty() {
                 report.unchanged += 1;
@@ -260,6 +270,7 @@ impl Writer {
             .write_batch(&[(path, bytes)])
             .map_err(io_err(format!("write {rel}")))?;
         self.known()?.insert(rel.to_owned(), Some(hash));
+        self.changes.push(rel.to_owned());
         Ok(())
     }
 
@@ -269,6 +280,7 @@ impl Writer {
                 .remove(&self.abs(rel))
                 .map_err(io_err(format!("delete {rel}")))?;
             self.known()?.remove(rel);
+            self.changes.push(rel.clone());
         }
         Ok(rels.len())
     }

@@ -76,6 +76,10 @@ pub async fn import_roster(config: Config, file: &Path, commit: bool) -> anyhow:
     } else {
         run_dry(&engine, &bytes)
     };
+    // A failed commit's audit record is buffered: journal it before closing.
+    if let Err(e) = engine.flush_audit().await {
+        tracing::warn!(error = %e.detail, "audit records not journaled");
+    }
     let closed = tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     outcome?;
     closed.map_err(|e| anyhow::anyhow!(e))

@@ -13,6 +13,8 @@ use crate::players::account::{
     self, Device, EndReason, PasswordCost, PlayerRecord, Role, SessionEnd, SessionRecord,
 };
 
+use crate::players::audit::{AuditKind, RESULT_OK};
+
 use super::{Engine, Event};
 
 /// A session in memory: the stored record plus when it was last used.
@@ -21,8 +23,9 @@ pub struct LiveSession {
     /// What is stored.
     pub record: SessionRecord,
     /// Last authenticated request, unix ms; 0 = unknown (loaded from redb, not used since
-    /// the restart), which never counts as idle. In memory only: a restart forgives idle
-    /// time rather than journaling an event per request.
+    /// the restart), whose idle time counts from the engine's opening. In memory only: a
+    /// restart forgives the idle time before it rather than journaling an event per
+    /// request, but a session left unused after a restart still expires.
     pub last_seen_ms: AtomicI64,
 }
 
@@ -62,6 +65,11 @@ impl Accounts {
         self.by_email.get(email).and_then(|id| self.players.get(id))
     }
 
+    /// Every player, in no particular order.
+    pub fn all_players(&self) -> impl Iterator<Item = &Arc<PlayerRecord>> {
+        self.players.values()
+    }
+
     /// Number of players.
     pub fn player_count(&self) -> usize {
         self.players.len()
@@ -90,6 +98,37 @@ impl Accounts {
                     .is_some_and(|id| id.eq_ignore_ascii_case(plan_id))
             })
             .count()
+    }
+
+    /// Every player, in no particular order.
+    pub fn players(&self) -> impl Iterator<Item = &Arc<PlayerRecord>> {
+        self.players.values()
+    }
+
+    /// Every session of a player (ended ones included) with its in-memory last-seen
+    /// time (unix ms, 0 = not since the restart).
+    pub fn sessions_of(&self, player_id: &str) -> Vec<(SessionRecord, i64)> {
+        self.by_player
+            .get(player_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| self.sessions.get(h))
+            .map(|s| (s.record.clone(), s.last_seen_ms.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Removes a player with every session (an erasure); returns the sessions' token
+    /// hashes, whose stored rows the next checkpoint deletes.
+    pub fn remove_player(&mut self, player_id: &str) -> Vec<[u8; 32]> {
+        if let Some(p) = self.players.remove(player_id) {
+            self.by_email.remove(&p.email);
+        }
+        self.current.remove(player_id);
+        let hashes = self.by_player.remove(player_id).unwrap_or_default();
+        for h in &hashes {
+            self.sessions.remove(h);
+        }
+        hashes
     }
 
     /// Loads a stored session at start.
@@ -247,7 +286,7 @@ impl Caller {
 }
 
 /// `POST /api/v1/admin/players` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPlayer {
     /// Login email.
@@ -277,7 +316,7 @@ pub struct NewPlayer {
 }
 
 /// A player as shown to admins and in `GET /api/v1/me` (no password hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlayerView {
     /// Id.
     pub id: String,
@@ -306,7 +345,7 @@ pub struct PlayerView {
 }
 
 /// A device as shown to clients.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     /// Device id.
     pub device_id: String,
@@ -352,7 +391,7 @@ impl PlayerView {
 }
 
 /// `POST /api/v1/auth/login` answer (players.md).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     /// The bearer token (shown once; only its hash is stored).
     pub token: String,
@@ -489,7 +528,11 @@ impl Engine {
             must_change_password: false,
         };
         let view = PlayerView::of(&record);
-        self.commit_and_apply(Event::PlayerPut(Box::new(record)))
+        let audit = self
+            .audit_action(AuditKind::AdminAction, &record.id)
+            .detail("action", "player_created")
+            .detail("role", format!("{:?}", record.role).to_lowercase());
+        self.commit_audited(Event::PlayerPut(Box::new(record)), vec![audit])
             .await?;
         Ok(view)
     }
@@ -541,16 +584,39 @@ impl Engine {
         let invalid = || ApiError::new(Code::InvalidCredentials, "Invalid email or password");
         let player = match player {
             Some(p) if ok && !p.disabled => p,
-            _ => return Err(invalid()),
+            other => {
+                let failed = self.audit_record(AuditKind::LoginFailed, "INVALID_CREDENTIALS");
+                self.audit_later(match &other {
+                    Some(p) => failed.player(&p.id).detail(
+                        "reason",
+                        if p.disabled {
+                            "disabled"
+                        } else {
+                            "wrong_password"
+                        },
+                    ),
+                    None => failed
+                        .detail("reason", "unknown_email")
+                        .detail("email", email.trim()),
+                });
+                return Err(invalid());
+            }
         };
         let is_student = player.role == Role::Student;
         let device_id = if is_student {
-            Some(parse_device_id(device_header).ok_or_else(|| {
-                ApiError::new(
-                    Code::DeviceIdRequired,
-                    "Students must send an X-Device-ID header holding a UUID",
-                )
-            })?)
+            match parse_device_id(device_header) {
+                Some(d) => Some(d),
+                None => {
+                    self.audit_later(
+                        self.audit_record(AuditKind::DeviceIdMissing, "DEVICE_ID_REQUIRED")
+                            .player(&player.id),
+                    );
+                    return Err(ApiError::new(
+                        Code::DeviceIdRequired,
+                        "Students must send an X-Device-ID header holding a UUID",
+                    ));
+                }
+            }
         } else {
             None
         };
@@ -580,6 +646,11 @@ impl Engine {
                     added_on_ms: now_ms,
                 });
             } else if !player.devices.iter().any(|d| &d.id == device) {
+                self.audit_later(
+                    self.audit_record(AuditKind::DeviceNotAuthorized, "DEVICE_NOT_AUTHORIZED")
+                        .player(&player.id)
+                        .device(Some(device)),
+                );
                 return Err(ApiError::new(
                     Code::DeviceNotAuthorized,
                     "This device is not authorized: contact your administrator to authorize this device",
@@ -595,11 +666,43 @@ impl Engine {
             ended: None,
         };
         let devices_authorized = player.devices.len() + usize::from(new_device.is_some());
-        self.commit_and_apply(Event::SessionCreated {
-            session,
-            new_device,
-            replaces: if is_student { previous } else { None },
-        })
+        let replaces = if is_student { previous } else { None };
+        let mut audit = vec![
+            self.audit_record(AuditKind::LoginSuccess, RESULT_OK)
+                .player(&player.id)
+                .device(device_id.as_deref()),
+        ];
+        if let Some(device) = &new_device {
+            audit.push(
+                self.audit_record(AuditKind::DeviceAdded, RESULT_OK)
+                    .player(&player.id)
+                    .device(Some(&device.id))
+                    .detail("first_device", true)
+                    .detail("name", &device.name),
+            );
+        }
+        if let Some(old) = replaces {
+            let old_device = self
+                .inner()
+                .accounts
+                .read()
+                .session(&old)
+                .and_then(|s| s.device_id.clone());
+            audit.push(
+                self.audit_record(AuditKind::SessionReplaced, RESULT_OK)
+                    .player(&player.id)
+                    .device(device_id.as_deref())
+                    .detail("replaced_device", old_device.as_deref().unwrap_or("-")),
+            );
+        }
+        self.commit_audited(
+            Event::SessionCreated {
+                session,
+                new_device,
+                replaces,
+            },
+            audit,
+        )
         .await?;
         Ok(LoginResponse {
             token,
@@ -639,14 +742,23 @@ impl Engine {
             .ok_or_else(unauthenticated)?
             .clone();
         if player.role == Role::Student {
-            let device = parse_device_id(device_header).ok_or_else(|| {
-                ApiError::new(
+            let Some(device) = parse_device_id(device_header) else {
+                self.audit_later(
+                    self.audit_record(AuditKind::DeviceIdMissing, "DEVICE_ID_REQUIRED")
+                        .player(&player.id),
+                );
+                return Err(ApiError::new(
                     Code::DeviceIdRequired,
                     "Send the X-Device-ID header (a UUID)",
-                )
-            })?;
+                ));
+            };
             let authorized = player.devices.iter().any(|d| d.id == device);
             if !authorized || session.device_id.as_deref() != Some(device.as_str()) {
+                self.audit_later(
+                    self.audit_record(AuditKind::DeviceNotAuthorized, "DEVICE_NOT_AUTHORIZED")
+                        .player(&player.id)
+                        .device(Some(&device)),
+                );
                 return Err(ApiError::new(
                     Code::DeviceNotAuthorized,
                     "This device is not authorized for this session",
@@ -658,6 +770,10 @@ impl Engine {
                 reason: EndReason::Replaced,
                 ..
             }) => {
+                self.audit_later(
+                    self.audit_record(AuditKind::SessionReplaced, "SESSION_REPLACED")
+                        .player(&player.id),
+                );
                 return Err(ApiError::new(
                     Code::SessionReplaced,
                     "Another device has logged in",
@@ -679,26 +795,61 @@ impl Engine {
         } else {
             players.staff_session_idle_timeout()
         };
-        let last_seen = live.last_seen_ms.load(Ordering::Relaxed);
+        let last_seen = match live.last_seen_ms.load(Ordering::Relaxed) {
+            0 => self.inner().opened_at_ms,
+            ms => ms,
+        };
         if let Some(limit) = idle_limit
-            && last_seen > 0
             && now_ms.saturating_sub(last_seen)
                 > i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)
         {
             // Not journaled: the session stays idle (last-seen is not advanced by a
-            // refused request), and a restart forgives idle time (see `LiveSession`).
+            // refused request); see `LiveSession` for restarts.
             return Err(ApiError::new(
                 Code::SessionEnded,
                 "This session ended after a period of inactivity",
             ));
         }
         live.last_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
-        Ok(Caller {
+        let caller = Caller {
             token_hash: hash,
             device_id: session.device_id.clone(),
             session_created_at_ms: session.created_at_ms,
             player,
-        })
+        };
+        drop(accounts);
+        super::audit::set_actor(&caller.player.id);
+        if caller.player.role == Role::Student {
+            self.touch_last_played(&caller.player.id, now_ms);
+        }
+        Ok(caller)
+    }
+
+    /// Advances a student's `last_played_at` (players.md "Wallet") at minute precision:
+    /// in memory, the wallet marked dirty for its checkpoint — never a journal event per
+    /// request. A crash can lose the latest value (up to a wallet checkpoint period).
+    fn touch_last_played(&self, player_id: &str, now_ms: i64) {
+        const PRECISION_MS: i64 = 60_000;
+        let minute = now_ms - now_ms.rem_euclid(PRECISION_MS);
+        let Ok(student) = self.student(player_id) else {
+            return;
+        };
+        {
+            let stale = |at: Option<i64>| at.is_none_or(|at| at < minute);
+            if !stale(student.state.read().wallet.last_played_at_ms) {
+                return;
+            }
+            let mut state = student.state.write();
+            if !stale(state.wallet.last_played_at_ms) {
+                return;
+            }
+            state.wallet.last_played_at_ms = Some(minute);
+        }
+        self.inner()
+            .dirty
+            .lock()
+            .wallets
+            .insert(Arc::from(player_id));
     }
 
     /// The player and role behind an open session's bearer token, without the device and
@@ -719,10 +870,17 @@ impl Engine {
     pub async fn logout(&self, caller: &Caller) -> Result<(), ApiError> {
         let student = self.student(&caller.player.id)?;
         let _order = student.write.lock().await;
-        self.commit_and_apply(Event::SessionEnded {
-            token_hash: caller.token_hash,
-            at_ms: self.now().as_millisecond(),
-        })
+        let audit = self
+            .audit_record(AuditKind::Logout, RESULT_OK)
+            .player(&caller.player.id)
+            .device(caller.device_id.as_deref());
+        self.commit_audited(
+            Event::SessionEnded {
+                token_hash: caller.token_hash,
+                at_ms: self.now().as_millisecond(),
+            },
+            vec![audit],
+        )
         .await
     }
 }

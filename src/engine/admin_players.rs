@@ -11,13 +11,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{ApiError, Code, FieldProblem};
 use crate::players::account::{self, Device, PlayerRecord, Role};
+use crate::players::audit::{AuditKind, AuditRecord, RESULT_OK};
 
 use super::accounts::{Caller, PlayerView, parse_device_id, rfc3339};
 use super::event::XpAdjusted;
 use super::{Engine, Event, OpenError, Parts};
 
 /// A device as listed to admins.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// The device id (lowercase UUID).
     pub device_id: String,
@@ -30,7 +31,7 @@ pub struct DeviceInfo {
 }
 
 /// `POST /api/v1/admin/players/{id}/devices` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     /// The client's `X-Device-ID` (a UUID).
@@ -42,7 +43,7 @@ pub struct NewDevice {
 
 /// `PATCH /api/v1/admin/players/{id}` body: absent fields stay as they are; `null`
 /// clears the optional ones (`plan_id`, `grade`, `stream`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlayerPatch {
     /// New display name (1–100 characters).
@@ -165,6 +166,7 @@ impl Engine {
     async fn update_player(
         &self,
         player_id: &str,
+        audit: AuditRecord,
         decide: impl FnOnce(&PlayerRecord) -> Result<(PlayerRecord, Ends), ApiError>,
     ) -> Result<PlayerRecord, ApiError> {
         let _admin = self.inner().admin_write.lock().await;
@@ -188,11 +190,15 @@ impl Engine {
                 Ends::Device(d) => accounts.open_sessions(player_id, Some(d)),
             }
         };
-        self.commit_and_apply(Event::PlayerUpdated {
-            record: Box::new(record.clone()),
-            end_sessions,
-            at_ms: self.now().as_millisecond(),
-        })
+        let audit = audit.detail("sessions_ended", end_sessions.len());
+        self.commit_audited(
+            Event::PlayerUpdated {
+                record: Box::new(record.clone()),
+                end_sessions,
+                at_ms: self.now().as_millisecond(),
+            },
+            vec![audit],
+        )
         .await?;
         Ok(record)
     }
@@ -242,7 +248,11 @@ impl Engine {
         let now_ms = self.now().as_millisecond();
         let name = input.device_name.trim().to_owned();
         let id = device_id.clone();
-        self.update_player(player_id, move |p| {
+        let audit = self
+            .audit_action(AuditKind::DeviceAdded, player_id)
+            .device(Some(&device_id))
+            .detail("name", &name);
+        self.update_player(player_id, audit, move |p| {
             if p.role != Role::Student {
                 return Err(ApiError::new(
                     Code::Conflict,
@@ -286,7 +296,10 @@ impl Engine {
         let Some(device) = parse_device_id(Some(device_id)) else {
             return Err(ApiError::new(Code::NotFound, "no such device"));
         };
-        self.update_player(player_id, move |p| {
+        let audit = self
+            .audit_action(AuditKind::DeviceRemoved, player_id)
+            .device(Some(&device));
+        self.update_player(player_id, audit, move |p| {
             if !p.devices.iter().any(|d| d.id == device) {
                 return Err(ApiError::new(Code::NotFound, "no such device"));
             }
@@ -308,15 +321,23 @@ impl Engine {
         }
         let student = self.student(player_id)?;
         let _order = student.write.lock().await;
+        if self.player(player_id).is_none() {
+            return Err(not_found(player_id));
+        }
         let hashes = self.inner().accounts.read().open_sessions(player_id, None);
         let n = hashes.len();
-        if n > 0 {
-            self.commit_and_apply(Event::SessionsEnded {
+        let audit = self
+            .audit_action(AuditKind::AdminAction, player_id)
+            .detail("action", "logout_everywhere")
+            .detail("sessions_ended", n);
+        self.commit_audited(
+            Event::SessionsEnded {
                 token_hashes: hashes,
                 at_ms: self.now().as_millisecond(),
-            })
-            .await?;
-        }
+            },
+            vec![audit],
+        )
+        .await?;
         Ok(n)
     }
 
@@ -354,8 +375,30 @@ impl Engine {
             return Err(ApiError::validation(problems));
         }
         let engine = self.clone();
+        let fields: Vec<&str> = [
+            ("display_name", patch.display_name.is_some()),
+            ("role", patch.role.is_some()),
+            ("plan_id", patch.plan_id.is_some()),
+            ("grade", patch.grade.is_some()),
+            ("stream", patch.stream.is_some()),
+            ("timezone", patch.timezone.is_some()),
+            ("disabled", patch.disabled.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect();
+        let mut audit = self
+            .audit_action(AuditKind::AdminAction, player_id)
+            .detail("action", "player_updated")
+            .detail("fields", fields.join(","));
+        if let Some(disabled) = patch.disabled {
+            audit = audit.detail("disabled", disabled);
+        }
+        if let Some(role) = patch.role {
+            audit = audit.detail("role", format!("{role:?}").to_lowercase());
+        }
         let record = self
-            .update_player(player_id, move |p| {
+            .update_player(player_id, audit, move |p| {
                 let mut next = p.clone();
                 if let Some(name) = patch.display_name {
                     next.display_name = name.trim().to_owned();
@@ -443,7 +486,10 @@ impl Engine {
         .ok_or_else(|| ApiError::field("/current_password", "does not match"))?;
         let verified = caller.player.password_hash.clone();
         let keep = caller.token_hash;
-        self.update_player(&caller.player.id, move |p| {
+        let audit = self
+            .audit_record(AuditKind::PasswordChanged, RESULT_OK)
+            .player(&caller.player.id);
+        self.update_player(&caller.player.id, audit, move |p| {
             if p.password_hash != verified {
                 return Err(ApiError::new(
                     Code::Conflict,
@@ -475,7 +521,10 @@ impl Engine {
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
-        self.update_player(player_id, move |p| {
+        let audit = self
+            .audit_action(AuditKind::AdminAction, player_id)
+            .detail("action", "password_reset");
+        self.update_player(player_id, audit, move |p| {
             let mut next = p.clone();
             next.password_hash = hash;
             next.must_change_password = true;
@@ -512,8 +561,12 @@ impl Engine {
                 unique.push(g);
             }
         }
+        let audit = self
+            .audit_action(AuditKind::AdminAction, player_id)
+            .detail("action", "grants_replaced")
+            .detail("grants", unique.join(","));
         let record = self
-            .update_player(player_id, move |p| {
+            .update_player(player_id, audit, move |p| {
                 let mut next = p.clone();
                 next.grants = unique;
                 Ok((next, Ends::None))
@@ -550,15 +603,28 @@ impl Engine {
         }
         let student = self.student(player_id)?;
         let _order = student.write.lock().await;
+        if self.player(player_id).is_none() {
+            // Erased while this request waited for the student's lock.
+            return Err(not_found(player_id));
+        }
         let total = student.state.read().wallet.total_xp.saturating_add(amount);
-        self.commit_and_apply(Event::XpAdjusted(Box::new(XpAdjusted {
-            player_id: player_id.to_owned(),
-            amount,
-            reason: reason.trim().to_owned(),
-            by: by.player.id.clone(),
-            wallet_total_xp: total,
-            at_ms: self.now().as_millisecond(),
-        })))
+        let audit = self
+            .audit_action(AuditKind::AdminAction, player_id)
+            .detail("action", "xp_adjusted")
+            .detail("amount", amount)
+            .detail("reason", reason.trim())
+            .detail("total_xp", total);
+        self.commit_audited(
+            Event::XpAdjusted(Box::new(XpAdjusted {
+                player_id: player_id.to_owned(),
+                amount,
+                reason: reason.trim().to_owned(),
+                by: by.player.id.clone(),
+                wallet_total_xp: total,
+                at_ms: self.now().as_millisecond(),
+            })),
+            vec![audit],
+        )
         .await?;
         Ok(total)
     }

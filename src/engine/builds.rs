@@ -1,28 +1,66 @@
 //! The engine's side of compiled-content builds: which plans a content event affects
 //! (a subject change → every plan listing it; a plan change → that plan), and the
 //! background task that runs queued builds after the debounce, off the async threads,
-//! so that a build never blocks request handling.
+//! so that a build never blocks request handling. With `[cdn.s3]`, builds upload what
+//! they changed (`cdn::upload`), and the task's first job is a full reconciliation of
+//! the bucket.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cdn::{BuildRecord, Builds, RealDisk, Writer};
+use crate::cdn::{BuildRecord, Builds, RealDisk, UploadOptions, Uploader, Writer};
 use crate::config::Config;
+use crate::objstore::Bucket;
 
 use super::{Engine, Event};
 
 /// The build service of a configuration: a writer of `content.output_dir` on the real
-/// disk.
+/// disk, and an uploader when `[cdn.s3]` names a bucket.
 pub(crate) fn service(config: &Config) -> Arc<Builds> {
     let writer = Writer::new(
         config.content.output_dir.clone(),
         Arc::new(RealDisk),
         config.content.min_free_disk_percent,
     );
-    Arc::new(Builds::new(
+    let builds = Builds::new(
         writer,
         Duration::from_millis(config.content.build_debounce_ms),
-    ))
+    );
+    Arc::new(match uploader(config) {
+        Some(Ok(up)) => builds.with_uploader(up),
+        Some(Err(e)) => {
+            // Unreachable in practice: config validation opened the same bucket.
+            tracing::error!(error = %e, "cdn.s3: cannot set up uploads; uploads are off");
+            builds
+        }
+        None => builds,
+    })
+}
+
+/// The uploader of `[cdn.s3]` (`None` when no bucket is configured).
+///
+/// # Errors
+/// When the bucket client or the upload runtime cannot be created.
+pub fn uploader(config: &Config) -> Option<Result<Uploader, String>> {
+    if !config.cdn.s3.enabled() {
+        return None;
+    }
+    Some(
+        Bucket::open(&config.cdn.s3)
+            .map_err(|e| e.to_string())
+            .and_then(|bucket| {
+                Uploader::new(
+                    bucket,
+                    config.content.output_dir.clone(),
+                    UploadOptions {
+                        concurrency: config.cdn.upload_concurrency,
+                        cache_control: config.cdn.cache_control.clone(),
+                        manifest_cache_control: config.cdn.manifest_cache_control.clone(),
+                    },
+                )
+                .map_err(|e| e.to_string())
+            }),
+    )
 }
 
 impl Engine {
@@ -75,6 +113,9 @@ impl Engine {
     /// Runs queued builds when they are due until `shutdown` changes: woken by new
     /// work, and at least every second for retries whose backoff has elapsed.
     pub async fn run_builds(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        // Reconcile the bucket with the output root (what changed while the server was
+        // down, or was built but not uploaded before a crash).
+        self.builds().enqueue_upload("startup", self.now());
         loop {
             let wait = match self.builds().next_due() {
                 Some(due) => {

@@ -18,7 +18,7 @@ use crate::persist::store::Batch;
 use super::Engine;
 
 /// What one checkpoint did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckpointReport {
     /// Journal sequence covered.
     pub seq: u64,
@@ -44,6 +44,12 @@ impl Engine {
     /// # Errors
     /// The redb error; the dirty marks are restored so the next attempt writes them.
     pub fn checkpoint(&self, progress: bool, wallets: bool) -> Result<CheckpointReport, String> {
+        let result = self.write_checkpoint(progress, wallets);
+        self.note_checkpoint(result.is_ok());
+        result
+    }
+
+    fn write_checkpoint(&self, progress: bool, wallets: bool) -> Result<CheckpointReport, String> {
         let inner = self.inner();
         let _one = inner.checkpoint_lock.lock();
         let started = Instant::now();
@@ -80,9 +86,24 @@ impl Engine {
         } else {
             Default::default()
         };
+        // Audit records, retention and erasures (issue 3) go with progress.
+        let (audit_taken, audit_mirror_gone) = if progress {
+            self.audit_for_checkpoint()
+        } else {
+            Default::default()
+        };
+        // Groups go with progress (after the watermark read, like every dirty mark).
+        let groups_taken = if progress {
+            self.take_groups_dirty()
+        } else {
+            None
+        };
         let mut batch = Batch {
             progress_seq: progress.then_some(seq),
             wallet_seq: wallets.then_some(seq),
+            erased_players: audit_taken.erase.iter().map(|(p, _)| p.clone()).collect(),
+            audit: audit_taken,
+            replace_groups: groups_taken,
             ..Batch::default()
         };
         if taken.catalog {
@@ -138,6 +159,14 @@ impl Engine {
         if progress {
             self.fill_srs_batch(&srs_taken, &mut batch);
         }
+        // Erasures delete the erased player's wallet row in this (progress) batch: the
+        // anonymous copy goes with it, whatever the wallet stream's position.
+        for (_, anon) in &batch.audit.erase {
+            if let Some(student) = inner.students.get(anon) {
+                let row = student.state.read().wallet.to_record();
+                batch.wallets.push((anon.clone(), codec::encode(&row)));
+            }
+        }
         // --- mirror (issue 5): queue the written rows' keys in the same transaction ---
         if inner.mirror.enabled() {
             use crate::persist::mirror::log;
@@ -152,14 +181,34 @@ impl Engine {
                     .iter()
                     .map(|(p, s, _)| log::progress_key(p, s)),
             );
+            keys.extend(
+                batch
+                    .cards
+                    .iter()
+                    .map(|(p, s, q, _)| log::card_key(p, s, q)),
+            );
+            keys.extend(
+                batch
+                    .cards_deleted
+                    .iter()
+                    .map(|(p, s, q)| log::card_key(p, s, q)),
+            );
             if batch.replace_subjects.is_some() {
                 keys.push(log::CONTENT.to_owned());
             }
+            if batch.replace_seasons.is_some() {
+                keys.push(log::SEASONS.to_owned());
+            }
+            keys.extend(audit_mirror_gone.iter().cloned());
             batch.mirror_keys = Some(keys);
         }
         // --- end mirror ---
         if let Err(e) = inner.store.commit(&batch) {
+            self.audit_checkpointed(std::mem::take(&mut batch.audit), audit_mirror_gone, false);
             self.restore_srs_dirty(srs_taken);
+            if batch.replace_groups.is_some() {
+                self.restore_groups_dirty();
+            }
             let mut dirty = inner.dirty.lock();
             dirty.progress.extend(taken.progress);
             dirty.wallets.extend(taken.wallets);
@@ -169,6 +218,7 @@ impl Engine {
             tracing::error!(error = %e, "checkpoint failed; will retry");
             return Err(e.to_string());
         }
+        self.audit_checkpointed(std::mem::take(&mut batch.audit), Vec::new(), true);
         if batch.rows() > 0 {
             let queued = batch.mirror_keys.as_ref().map_or(0, Vec::len) as u64;
             inner

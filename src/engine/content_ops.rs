@@ -10,7 +10,7 @@ use crate::error::{ApiError, Code, FieldProblem};
 use super::{Engine, Event};
 
 /// Answer of a subject or plan import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PutOutcome {
     /// The id.
     pub id: String,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::content::catalog::{PlanRecord, SubjectRecord};
 use crate::players::account::{Device, PlayerRecord, SessionRecord};
+use crate::players::audit::AuditRecord;
 use crate::progress::completion::CompletionDecision;
 
 /// A streak as stored: absolute values after the event.
@@ -112,9 +113,70 @@ pub enum Event {
     LessonCompletedV2(Box<super::srs_ops::LessonCompletedV2>),
     /// A review session: cards, wallet XP and streak, idempotency record.
     ReviewsSubmitted(Box<super::srs_ops::ReviewsSubmitted>),
+    /// A probe write of degraded mode (engine/degraded.rs): changes nothing.
+    StorageProbe {
+        /// When, unix ms.
+        at_ms: i64,
+    },
+    // --- audit and privacy (issue 3): appended, never reorder ---
+    /// A change together with the audit records of its request, in one journal record so
+    /// that both are durable together (engine/audit.rs).
+    Audited {
+        /// The change.
+        event: Box<Event>,
+        /// Its audit and interaction records.
+        records: Vec<AuditRecord>,
+    },
+    /// Audit records of anonymous or failing requests, journaled together.
+    AuditBatch(Vec<AuditRecord>),
+    /// The audit retention job: records older than `delete_before_ms` are deleted, client
+    /// IPs of records older than `clear_ip_before_ms` cleared.
+    AuditExpired {
+        /// Unix ms.
+        delete_before_ms: i64,
+        /// Unix ms.
+        clear_ip_before_ms: i64,
+    },
+    /// A player was erased (players.md "Privacy").
+    PlayerErased(Box<PlayerErased>),
+    /// An admin reset a student's progress in one subject.
+    ProgressReset(Box<ProgressReset>),
+    // --- groups (issue 3 item 9): appended, never reorder ---
+    /// A group (class) was created or changed (the whole record after the change).
+    GroupPut(super::groups::GroupRecord),
+    /// A group was deleted.
+    GroupDeleted {
+        /// The group id.
+        id: String,
+    },
+    // --- roster (issue 3 item 4): appended, never reorder ---
     /// A roster import's commit: every new student and change in one event (all rows
     /// or none), with the sessions its password changes end (engine/roster.rs).
     RosterImported(Box<super::roster::RosterImported>),
+}
+
+/// An erasure: the player's account, devices and sessions are deleted; progress, cards
+/// and wallet are kept under `anon_id`, which nothing links back to the player.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerErased {
+    /// The erased player.
+    pub player_id: String,
+    /// The random anonymous id their progress is kept under.
+    pub anon_id: String,
+    /// When, unix ms.
+    pub at_ms: i64,
+}
+
+/// A progress reset: the subject's passed lessons, best hearts and subject XP are
+/// cleared (the wallet keeps its XP; cards stay).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressReset {
+    /// The student.
+    pub player_id: String,
+    /// Lowercased subject id.
+    pub subject_key: String,
+    /// When, unix ms.
+    pub at_ms: i64,
 }
 
 /// An admin XP adjustment: the decided new total, with who and why for the audit.
@@ -138,12 +200,16 @@ impl Event {
     /// Whether this event belongs to the wallet checkpoint stream (15 min) as well as to
     /// the progress stream (30 s).
     pub fn touches_wallet(&self) -> bool {
+        if let Event::Audited { event, .. } = self {
+            return event.touches_wallet();
+        }
         matches!(
             self,
             Event::LessonCompleted(_)
                 | Event::XpAdjusted(_)
                 | Event::LessonCompletedV2(_)
                 | Event::ReviewsSubmitted(_)
+                | Event::PlayerErased(_)
         )
     }
 }

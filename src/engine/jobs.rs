@@ -27,7 +27,7 @@ pub const KEEP_FINISHED: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_FINISHED: usize = 1000;
 
 /// The life of a job: `queued → running → done | failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Accepted, not started.
@@ -41,7 +41,7 @@ pub enum JobState {
 }
 
 /// Progress of a job in work units of its own (rows, cards, files…).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct JobProgress {
     /// Units done.
     pub done: u64,
@@ -72,7 +72,7 @@ impl JobOutput {
 
 /// The answer of `GET /api/v1/admin/jobs/{id}` (api.md), and of the 202 that started it
 /// (`job_id` repeats `id` there for clients that read only that field).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     /// Same as `id`.
     pub job_id: String,
@@ -97,7 +97,7 @@ pub struct JobView {
 }
 
 /// Why a job failed: the problem's stable code and detail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobError {
     /// Stable error code (api.md).
     pub code: Code,
@@ -334,6 +334,11 @@ impl Jobs {
             Some(output) => output.result.clone(),
         };
         Ok(job.view(result))
+    }
+
+    /// The player who started job `id`, while the job is known.
+    pub fn owner(&self, id: &str) -> Option<String> {
+        self.registry.lock().jobs.get(id).map(|j| j.owner.clone())
     }
 
     /// Waits until job `id` finishes or `timeout` passes; for tests and for commands

@@ -14,13 +14,20 @@
 
 pub mod accounts;
 pub mod admin_players;
+pub mod audit;
+pub mod audit_query;
 pub mod builds;
 pub mod checkpoint;
 pub mod content_ops;
+pub mod degraded;
 pub mod event;
+pub mod groups;
 pub mod idempotency;
 pub mod jobs;
 pub mod play;
+pub mod privacy;
+pub mod reconcile;
+pub mod reports;
 pub mod roster;
 pub mod roster_report;
 pub mod seasons;
@@ -151,6 +158,14 @@ pub(crate) struct Inner {
     pub jobs: jobs::Jobs,
     /// Roster dry runs remembered for their commits (engine/roster.rs).
     pub roster_dry_runs: roster_report::DryRuns,
+    /// Degraded-mode flags and cold-load limiters (engine/degraded.rs).
+    pub health: degraded::Health,
+    /// Audit and interaction logs waiting for the journal or a checkpoint.
+    pub audit: audit::AuditState,
+    /// Classes (engine/groups.rs).
+    pub groups: groups::GroupsState,
+    /// When this engine opened, unix ms: the idle clock of sessions not used since.
+    pub opened_at_ms: i64,
 }
 
 impl Engine {
@@ -160,6 +175,19 @@ impl Engine {
     /// # Errors
     /// [`OpenError`] when the store is locked or newer, or the journal is corrupt.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, OpenError> {
+        Self::open_with_storage(config, clock, Arc::new(journal::FileStorage))
+    }
+
+    /// [`Engine::open`] with the journal's segment I/O going through `storage` (tests
+    /// inject faults with [`journal::FaultyStorage`]).
+    ///
+    /// # Errors
+    /// As [`Engine::open`].
+    pub fn open_with_storage(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        storage: Arc<dyn journal::Storage>,
+    ) -> Result<Engine, OpenError> {
         let started = Instant::now();
         let data_dir = config.storage.data_dir.clone();
         let store = Store::open(&data_dir.join(REDB_FILE))?;
@@ -180,14 +208,20 @@ impl Engine {
             accounts.load_session(decode("session", &bytes)?);
         }
 
+        let audit_marks = crate::persist::audit::marks(&store)?;
         let after = meta.progress_seq.min(meta.wallet_seq);
-        let (journal, recovered) = Journal::open(journal_config(&config, &data_dir), after)
-            .map_err(|e| OpenError::Journal(e.to_string()))?;
+        let (journal, recovered) =
+            Journal::open_with_storage(journal_config(&config, &data_dir), after, storage)
+                .map_err(|e| OpenError::Journal(e.to_string()))?;
         let builds = builds::service(&config);
         let mirror = Arc::new(crate::persist::mirror::Feed::new(config.mirror.enabled()));
         let inner = Inner {
+            groups: groups::GroupsState::default(),
+            opened_at_ms: clock.now().as_millisecond(),
             jobs: jobs::Jobs::new(clock.clone()),
             roster_dry_runs: roster_report::DryRuns::default(),
+            health: degraded::Health::new(config.storage.checkpoint_failures_before_degraded),
+            audit: audit::AuditState::new(audit_marks),
             builds,
             mirror,
             config,
@@ -211,6 +245,7 @@ impl Engine {
             inner: Arc::new(inner),
         };
         engine.load_seasons()?;
+        engine.load_groups()?;
         let mut replayed = 0u64;
         for (seq, payload) in &recovered.records {
             let event: Event = codec::decode(payload).map_err(|e| OpenError::Decode {
@@ -225,6 +260,7 @@ impl Engine {
                 what: format!("journal record {seq}"),
                 message: e.to_string(),
             })?;
+            engine.apply_audit(&event, *seq, parts);
             replayed += 1;
         }
         let report = RecoveryReport {
@@ -236,6 +272,7 @@ impl Engine {
         if let Some(inner) = Arc::get_mut(&mut engine.inner) {
             inner.recovery = report;
         }
+        engine.check_disk();
         engine.inner.ready.store(true, Ordering::SeqCst);
         Ok(engine)
     }
@@ -305,6 +342,7 @@ impl Engine {
     /// 503 `STORAGE_UNAVAILABLE` when the journal could not make it durable; nothing was
     /// applied then.
     pub(crate) async fn commit(&self, event: &Event) -> Result<journal::Committed, ApiError> {
+        self.check_writable()?;
         let payload = codec::encode(event);
         self.inner
             .journal
@@ -317,6 +355,7 @@ impl Engine {
     pub(crate) async fn commit_and_apply(&self, event: Event) -> Result<(), ApiError> {
         let committed = self.commit(&event).await?;
         let result = self.apply(&event, Parts::ALL);
+        self.apply_audit(&event, committed.seq, Parts::ALL);
         drop(committed);
         result.map_err(ApiError::internal)
     }
@@ -329,32 +368,13 @@ impl Engine {
         if let Some(s) = self.inner.students.get(player_id) {
             return Ok(s);
         }
+        self.admit_cold_load(player_id)?;
         self.load_student(player_id).map_err(ApiError::internal)
     }
 
     fn load_student(&self, player_id: &str) -> Result<Arc<Student>, OpenError> {
         let (rows, wallet) = self.inner.store.student(player_id)?;
-        let mut state = StudentState::default();
-        for (subject, bytes) in rows {
-            let record: ProgressRecord =
-                decode(&format!("progress {player_id}/{subject}"), &bytes)?;
-            let progress =
-                SubjectProgress::from_record(&record).map_err(|e| OpenError::Decode {
-                    what: format!("progress {player_id}/{subject}"),
-                    message: e.to_string(),
-                })?;
-            state.subjects.insert(subject.into_boxed_str(), progress);
-        }
-        if let Some(bytes) = wallet {
-            let record: crate::players::wallet::WalletRecord =
-                decode(&format!("wallet {player_id}"), &bytes)?;
-            state.wallet = crate::players::wallet::Wallet::from_record(&record).map_err(|e| {
-                OpenError::Decode {
-                    what: format!("wallet {player_id}"),
-                    message: e.to_string(),
-                }
-            })?;
-        }
+        let mut state = decode_student(player_id, rows, wallet)?;
         self.load_student_srs(player_id, &mut state)?;
         let student = Student {
             write: tokio::sync::Mutex::new(()),
@@ -432,6 +452,17 @@ impl Engine {
             }
             Event::ReviewsSubmitted(reviews) => self.apply_reviews(reviews, parts)?,
             // --- end SRS ---
+            // --- audit and privacy (issue 3) ---
+            Event::Audited { event, .. } => self.apply(event, parts)?,
+            Event::AuditExpired {
+                delete_before_ms,
+                clear_ip_before_ms,
+            } if parts.main => self.apply_audit_expired(*delete_before_ms, *clear_ip_before_ms),
+            Event::PlayerErased(erased) => self.apply_player_erased(erased, parts)?,
+            Event::ProgressReset(reset) if parts.main => self.apply_progress_reset(reset)?,
+            // --- end audit ---
+            Event::GroupPut(record) if parts.main => self.apply_group_put(record),
+            Event::GroupDeleted { id } if parts.main => self.apply_group_deleted(id),
             Event::RosterImported(roster) if parts.main => self.apply_roster(roster)?,
             // Events already covered by the checkpoint of their stream.
             _ => {}
@@ -522,4 +553,33 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
         what: what.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A student's progress and wallet from their checkpointed rows (lowercased subject id,
+/// record) and wallet record, without the SRS part.
+fn decode_student(
+    player_id: &str,
+    rows: Vec<(String, Vec<u8>)>,
+    wallet: Option<Vec<u8>>,
+) -> Result<StudentState, OpenError> {
+    let mut state = StudentState::default();
+    for (subject, bytes) in rows {
+        let record: ProgressRecord = decode(&format!("progress {player_id}/{subject}"), &bytes)?;
+        let progress = SubjectProgress::from_record(&record).map_err(|e| OpenError::Decode {
+            what: format!("progress {player_id}/{subject}"),
+            message: e.to_string(),
+        })?;
+        state.subjects.insert(subject.into_boxed_str(), progress);
+    }
+    if let Some(bytes) = wallet {
+        let record: crate::players::wallet::WalletRecord =
+            decode(&format!("wallet {player_id}"), &bytes)?;
+        state.wallet = crate::players::wallet::Wallet::from_record(&record).map_err(|e| {
+            OpenError::Decode {
+                what: format!("wallet {player_id}"),
+                message: e.to_string(),
+            }
+        })?;
+    }
+    Ok(state)
 }

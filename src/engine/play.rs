@@ -21,6 +21,7 @@ use super::event::LessonCompleted;
 use super::idempotency::{IdemRequest, Replied};
 use super::srs_ops::{Answer, LessonCompletedV2};
 use super::{Engine, Event, students};
+use crate::players::audit::{AuditKind, RESULT_OK};
 
 /// The fields of `GET /api/v1/subjects/{id}/progress` before `root` (progress.md
 /// "Reading progress"); `root` is appended by [`ProgressTree::write_json`].
@@ -43,7 +44,7 @@ pub struct ProgressHead<'a> {
 }
 
 /// `progress` block of a completion answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProgressBrief {
     /// Visible passed lessons.
     pub passed_lessons: u32,
@@ -56,7 +57,7 @@ pub struct ProgressBrief {
 }
 
 /// `POST /api/v1/lessons/{id}/complete` answer (progress.md).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CompletionResponse {
     /// Lesson id.
     pub lesson_id: String,
@@ -245,9 +246,7 @@ impl Engine {
             return Ok(Replied::Stored { status, body });
         }
         // Re-read the player under the order lock: grants or plan may have changed.
-        let player = self
-            .player(&player_id)
-            .unwrap_or_else(|| caller.player.clone());
+        let player = self.player(&player_id).ok_or_else(super::privacy::erased)?;
         let plan = player.plan_id.as_deref().and_then(|p| catalog.plan_view(p));
         let in_plan = plan_lists_subject(&catalog, &player, &owner);
         if !in_plan {
@@ -362,7 +361,15 @@ impl Engine {
                 idempotency,
             }))
         };
-        self.commit_and_apply(event).await?;
+        let audit = self
+            .audit_record(AuditKind::LessonAttempt, RESULT_OK)
+            .player(&player_id)
+            .detail("lesson_id", &answer.lesson_id)
+            .detail("subject_id", &answer.subject_id)
+            .detail("hearts", hearts)
+            .detail("xp_earned", answer.xp_earned)
+            .detail("first_completion", answer.is_first_completion);
+        self.commit_audited(event, vec![audit]).await?;
         Ok(Replied::Fresh(answer))
     }
 

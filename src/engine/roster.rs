@@ -9,6 +9,12 @@
 //! threads), and only then are the admin lock taken, the rows planned again, the
 //! event decided, journaled and applied.
 //!
+//! The commit is an audited admin action: its event is journaled with one
+//! `admin_action` record of the import (`action: roster_import`, counts) and one per
+//! student it creates or changes (`roster_create` / `roster_update`), so each student's
+//! audit log and export show it. Run it inside [`super::audit::scope`] with the request's
+//! context (the HTTP job does); without a context the records name the endpoint `cli`.
+//!
 //! Updates of existing students carry absolute values of the roster-managed fields only
 //! (name, plan, grade, stream, zone, password) and are merged into the stored record
 //! when applied, so a concurrent login authorizing a first device is never undone. Rows
@@ -24,9 +30,11 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, Code};
 use crate::players::account::{self, PlayerRecord, Role};
+use crate::players::audit::{AuditKind, AuditRecord, RESULT_OK};
 use crate::players::roster::{self, Outcome, ParsedRoster, PasswordPlan, RosterPlan, World};
 
 use super::admin_players::generate_password;
+use super::audit::code_name;
 use super::idempotency::{IdemRecord, IdemRequest};
 use super::roster_report::{
     self, CommitReport, DryRunReport, GeneratedPassword, row_report, summary,
@@ -94,10 +102,24 @@ impl std::fmt::Debug for IdemAnswer {
 /// What [`Engine::roster_decide`] hands back.
 struct Decided {
     event: Event,
+    /// The audit records journaled with the event.
+    records: Vec<AuditRecord>,
     report: CommitReport,
     created: usize,
     updated: usize,
     size: usize,
+}
+
+/// What [`Engine::roster_decide`] decides from.
+struct DecideInput {
+    /// The final plan (under the admin lock).
+    plan: RosterPlan,
+    /// Hashed passwords by row.
+    hashed: HashMap<u32, Hashed>,
+    /// Sessions ended by password changes.
+    end_sessions: Vec<[u8; 32]>,
+    /// The request's audit record template (actor, client IP, endpoint).
+    audit: AuditRecord,
 }
 
 /// A password decided before the admin lock: its hash, and the clear text when it was
@@ -184,6 +206,27 @@ impl Engine {
         idem: Option<IdemAnswer>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<CommitReport, ApiError> {
+        let result = self.roster_apply(parsed, sha, by, idem, progress).await;
+        if let Err(e) = &result {
+            // A commit that applied nothing is audited too (buffered: it never waits).
+            self.audit_later(
+                self.audit_record(AuditKind::AdminAction, &code_name(e.code))
+                    .detail("action", "roster_import")
+                    .detail("file_sha256", hex::encode(sha)),
+            );
+        }
+        result
+    }
+
+    /// [`Engine::roster_commit`] without the audit record of a failure.
+    async fn roster_apply(
+        &self,
+        parsed: Arc<ParsedRoster>,
+        sha: [u8; 32],
+        by: &str,
+        idem: Option<IdemAnswer>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<CommitReport, ApiError> {
         let first = self.plan_off_thread(&parsed).await?;
         if !first.errors.is_empty() {
             return Err(roster_report::validation_error(&first.errors));
@@ -253,23 +296,32 @@ impl Engine {
                 .collect()
         };
 
+        // Read here: the request's context is task-local, absent on blocking threads.
+        let audit = self.audit_record(AuditKind::AdminAction, RESULT_OK);
         let decided = {
             let engine = self.clone();
             let by = by.to_owned();
             tokio::task::spawn_blocking(move || {
-                engine.roster_decide(plan, hashed, end_sessions, &by, sha, idem)
+                let input = DecideInput {
+                    plan,
+                    hashed,
+                    end_sessions,
+                    audit,
+                };
+                engine.roster_decide(input, &by, sha, idem)
             })
             .await
             .map_err(ApiError::internal)??
         };
         let Decided {
             event,
+            records,
             report,
             created,
             updated,
             size,
         } = decided;
-        self.commit_and_apply(event).await?;
+        self.commit_audited(event, records).await?;
         tracing::info!(
             rows = report.summary.rows,
             created,
@@ -282,18 +334,31 @@ impl Engine {
         Ok(report)
     }
 
-    /// Decides the event and the report of a commit from the final plan and the hashed
-    /// passwords (under the admin lock, on a blocking thread).
+    /// Decides the event, its audit records and the report of a commit from the final
+    /// plan and the hashed passwords (under the admin lock, on a blocking thread).
     fn roster_decide(
         &self,
-        plan: RosterPlan,
-        mut hashed: HashMap<u32, Hashed>,
-        end_sessions: Vec<[u8; 32]>,
+        input: DecideInput,
         by: &str,
         sha: [u8; 32],
         idem: Option<IdemAnswer>,
     ) -> Result<Decided, ApiError> {
+        let DecideInput {
+            plan,
+            mut hashed,
+            end_sessions,
+            audit,
+        } = input;
         let now_ms = self.now().as_millisecond();
+        // One record per student touched, then the import's own record.
+        let mut records = Vec::new();
+        let about = |player_id: &str, action: &str, row: u32| {
+            let mut record = audit.clone().player(player_id);
+            if record.actor_id.as_deref() != Some(player_id) {
+                record.device_id = None;
+            }
+            record.detail("action", action).detail("row", row)
+        };
         let mut event = RosterImported {
             by: by.to_owned(),
             at_ms: now_ms,
@@ -320,6 +385,7 @@ impl Engine {
                             password: clear.clone(),
                         });
                     }
+                    records.push(about(&id, "roster_create", r.row));
                     event.created.push(PlayerRecord {
                         id,
                         email: r.email.clone(),
@@ -355,6 +421,10 @@ impl Engine {
                             password: clear,
                         });
                     }
+                    let fields: Vec<&str> = report.changes.iter().map(|c| c.field).collect();
+                    records.push(
+                        about(player_id, "roster_update", r.row).detail("fields", fields.join(",")),
+                    );
                     event.updated.push(RosterUpdate {
                         player_id: player_id.clone(),
                         display_name: target.display_name.clone(),
@@ -382,10 +452,23 @@ impl Engine {
             event.idempotency = Some(idem.request.record(status, body, now_ms));
         }
         let (created, updated) = (event.created.len(), event.updated.len());
+        records.push(
+            audit
+                .clone()
+                .detail("action", "roster_import")
+                .detail("rows", report.summary.rows)
+                .detail("created", created)
+                .detail("updated", updated)
+                .detail("unchanged", report.summary.unchanged)
+                .detail("file_sha256", hex::encode(sha)),
+        );
         let event = Event::RosterImported(Box::new(event));
-        // One journal record holds the whole import: refuse clearly rather than fail
-        // in the journal (long names and emails can reach the limit before MAX_ROWS).
-        let size = crate::persist::codec::encode(&event).len();
+        // One journal record holds the whole import with its audit records: refuse
+        // clearly rather than fail in the journal (long names and emails can reach the
+        // limit before MAX_ROWS). The wrapper adds a few bytes to the two parts.
+        let size = crate::persist::codec::encode(&event).len()
+            + crate::persist::codec::encode(&records).len()
+            + 16;
         if size > crate::persist::journal::MAX_PAYLOAD_BYTES {
             return Err(ApiError::field(
                 "/rows",
@@ -394,6 +477,7 @@ impl Engine {
         }
         Ok(Decided {
             event,
+            records,
             report,
             created,
             updated,

@@ -24,7 +24,7 @@ const MAX_DRY_RUNS: usize = 32;
 pub const REDACTED: &str = "[redacted]";
 
 /// Counts of a report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     /// Student rows in the file.
     pub rows: usize,
@@ -39,24 +39,26 @@ pub struct Summary {
 }
 
 /// One row of a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowReport {
     /// Spreadsheet row (the header is row 1).
     pub row: u32,
     /// Normalized email (as written when it is not valid).
     pub email: String,
     /// `create`, `update`, `unchanged` or `error`.
+    #[schema(value_type = String)]
     pub action: &'static str,
     /// The student's id (existing ones; new ones once committed).
     pub player_id: Option<String>,
     /// Changed fields of an existing student (`from`/`to` are absent for the password).
     pub changes: Vec<Change>,
     /// `given`, `generated` or `kept`; absent for error rows.
+    #[schema(value_type = Option<String>)]
     pub password: Option<&'static str>,
 }
 
 /// `POST /api/v1/admin/players/import` without `commit=true`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DryRunReport {
     /// Always false.
     pub commit: bool,

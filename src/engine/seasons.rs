@@ -38,7 +38,7 @@ pub struct SeasonRecord {
 }
 
 /// The JSON shape of a season in admin answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SeasonView {
     /// Id.
     pub id: String,
@@ -75,7 +75,7 @@ impl SeasonView {
 }
 
 /// `POST /api/v1/admin/seasons` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSeason {
     /// Id.
@@ -96,7 +96,7 @@ pub struct NewSeason {
 
 /// `PATCH /api/v1/admin/seasons/{id}` body: every field optional; `id`, if sent, must
 /// equal the URL's (ids are never renamed).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeasonPatch {
     /// Must equal the current id.

@@ -146,7 +146,7 @@ pub struct ReviewsSubmitted {
 
 /// One answer as sent: `{question_id, rating}` or `{question_id, is_correct,
 /// response_time_ms}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerInput {
     /// The question.

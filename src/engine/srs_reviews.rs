@@ -20,6 +20,7 @@ use super::accounts::{Caller, rfc3339};
 use super::idempotency::{IdemRequest, Replied};
 use super::srs_ops::{Answer, CardWrite, ReviewsSubmitted, invalid_questions, on_seconds};
 use super::{Engine, Event, students};
+use crate::players::audit::{AuditKind, RESULT_OK};
 
 /// XP per correct answer on a due card.
 pub const XP_PER_CORRECT: i64 = 10;
@@ -65,7 +66,7 @@ fn place<'a>(
 }
 
 /// One item of `GET /api/v1/reviews/due`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DueItem {
     /// Question id.
     pub question_id: String,
@@ -90,7 +91,7 @@ pub struct DueItem {
 }
 
 /// `GET /api/v1/reviews/due` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DueAnswer {
     /// The active season.
     pub season: String,
@@ -103,7 +104,7 @@ pub struct DueAnswer {
 }
 
 /// One item of a review answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     /// Question id.
     pub question_id: String,
@@ -120,7 +121,7 @@ pub struct ReviewItem {
 }
 
 /// `POST /api/v1/reviews` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewAnswer {
     /// Responses processed.
     pub processed: usize,
@@ -135,7 +136,7 @@ pub struct ReviewAnswer {
 }
 
 /// One card of the admin listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdminCard {
     /// Question id.
     pub question_id: String,
@@ -181,7 +182,7 @@ pub struct CardFilter {
 }
 
 /// `GET /api/v1/admin/players/{id}/cards` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardsPage {
     /// The player.
     pub player_id: String,
@@ -266,7 +267,7 @@ impl Engine {
             .collect();
         Ok(DueAnswer {
             season: season.id,
-            is_degraded: false,
+            is_degraded: self.is_degraded(),
             total_due: report.total_due,
             items,
         })
@@ -294,9 +295,7 @@ impl Engine {
         if let Some((status, body)) = self.idempotency_recheck(&student, idem)? {
             return Ok(Replied::Stored { status, body });
         }
-        let player = self
-            .player(&player_id)
-            .unwrap_or_else(|| caller.player.clone());
+        let player = self.player(&player_id).ok_or_else(super::privacy::erased)?;
         let catalog = self.catalog();
         let plan = player
             .plan_id
@@ -387,6 +386,18 @@ impl Engine {
             )),
             None => None,
         };
+        let audit = responses
+            .iter()
+            .zip(&answer.items)
+            .map(|(r, item)| {
+                self.audit_record(AuditKind::ReviewAnswer, RESULT_OK)
+                    .player(&player_id)
+                    .detail("question_id", &r.question_id)
+                    .detail("rating", format!("{:?}", r.rating).to_lowercase())
+                    .detail("state_after", format!("{:?}", item.state).to_lowercase())
+                    .detail("due", &item.due)
+            })
+            .collect();
         let event = ReviewsSubmitted {
             player_id,
             season: season.id,
@@ -396,7 +407,7 @@ impl Engine {
             streak: streak_after,
             idempotency,
         };
-        self.commit_and_apply(Event::ReviewsSubmitted(Box::new(event)))
+        self.commit_audited(Event::ReviewsSubmitted(Box::new(event)), audit)
             .await?;
         Ok(Replied::Fresh(answer))
     }

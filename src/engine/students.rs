@@ -96,6 +96,11 @@ impl StudentMap {
             .clone()
     }
 
+    /// Removes a student from memory (an erased player); returns it.
+    pub fn remove(&self, player_id: &str) -> Option<Arc<Student>> {
+        self.shard(player_id).write().remove(player_id)
+    }
+
     /// Number of students in memory.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()

@@ -5,13 +5,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::engine::accounts::PlayerView;
-use crate::engine::admin_players::{NewDevice, PlayerPatch};
+use crate::engine::admin_players::{DeviceInfo, NewDevice, PlayerPatch};
 use crate::error::ApiError;
 
-use super::extract::{AdminAuth, Auth, StrictJson};
+use super::extract::{AdminAuth, Auth, StaffAuth, StrictJson};
 use super::{AppState, detached, json, problem};
 
 fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, ApiError>) -> Response {
@@ -21,22 +22,58 @@ fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, ApiError>) 
     }
 }
 
+/// `GET /api/v1/admin/players/{id}/devices` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DevicesAnswer {
+    /// The student's authorized devices.
+    pub devices: Vec<DeviceInfo>,
+}
+
 /// `GET /api/v1/admin/players/{id}/devices`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/players/{id}/devices",
+    tag = "admin: players",
+    summary = "A player's devices, with when each was added and last seen",
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
+    params(("id" = String, Path, description = "Player id")),
+    responses(
+        (status = 200, description = "The devices", body = DevicesAnswer),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+    )
+)]
 pub async fn list_devices(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     answer(
         StatusCode::OK,
         state
             .engine
             .list_devices(&id)
-            .map(|devices| serde_json::json!({ "devices": devices })),
+            .map(|devices| DevicesAnswer { devices }),
     )
 }
 
 /// `POST /api/v1/admin/players/{id}/devices` `{device_id, device_name}` → 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/players/{id}/devices",
+    tag = "admin: players",
+    summary = "Authorize another device for a student",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Player id")),
+    request_body = NewDevice,
+    responses(
+        (status = 201, description = "Authorized", body = DeviceInfo),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+        (status = 409, description = "`DEVICE_LIMIT`, `CONFLICT`: the student has `players.max_devices` devices, the device is already authorized, or the player is not a student"),
+    )
+)]
 pub async fn add_device(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -52,6 +89,21 @@ pub async fn add_device(
 
 /// `DELETE /api/v1/admin/players/{id}/devices/{device_id}` → 204; ends the sessions
 /// bound to the device.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/players/{id}/devices/{device_id}",
+    tag = "admin: players",
+    summary = "Remove a device (ends its session)",
+    security(("bearer" = ["admin"])),
+    params(
+        ("id" = String, Path, description = "Player id"),
+        ("device_id" = String, Path, description = "Device UUID"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "`NOT_FOUND`: no such player or device"),
+    )
+)]
 pub async fn remove_device(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -64,7 +116,26 @@ pub async fn remove_device(
     }
 }
 
+/// `POST /api/v1/admin/players/{id}/logout` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsEnded {
+    /// How many sessions ended.
+    pub sessions_ended: usize,
+}
+
 /// `POST /api/v1/admin/players/{id}/logout`: end every session → `{sessions_ended}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/players/{id}/logout",
+    tag = "admin: players",
+    summary = "Log a player out everywhere",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Player id")),
+    responses(
+        (status = 200, description = "Sessions ended", body = SessionsEnded),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+    )
+)]
 pub async fn logout_everywhere(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -75,11 +146,25 @@ pub async fn logout_everywhere(
         StatusCode::OK,
         detached(async move { engine.logout_everywhere(&id).await })
             .await
-            .map(|n| serde_json::json!({ "sessions_ended": n })),
+            .map(|sessions_ended| SessionsEnded { sessions_ended }),
     )
 }
 
 /// `PATCH /api/v1/admin/players/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/players/{id}",
+    tag = "admin: players",
+    summary = "Edit a player (plan, grade, stream, time zone, name, role, disabled)",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Player id")),
+    request_body = PlayerPatch,
+    responses(
+        (status = 200, description = "The player after the change", body = PlayerView),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+        (status = 409, description = "`CONFLICT`: this would leave no enabled admin"),
+    )
+)]
 pub async fn patch_player(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -93,8 +178,35 @@ pub async fn patch_player(
     )
 }
 
+/// `POST /api/v1/admin/players/{id}/password-reset` answer.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordReset {
+    /// The generated password, shown this once.
+    pub password: String,
+    /// Always true: the player must change it at the next login.
+    pub must_change_password: bool,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordReset { <redacted> }")
+    }
+}
+
 /// `POST /api/v1/admin/players/{id}/password-reset` → `{password, must_change_password}`;
 /// the generated password is shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/players/{id}/password-reset",
+    tag = "admin: players",
+    summary = "Reset a password (a generated one, shown once)",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Player id")),
+    responses(
+        (status = 200, description = "The new password", body = PasswordReset),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+    )
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -105,14 +217,15 @@ pub async fn reset_password(
         StatusCode::OK,
         detached(async move { engine.reset_password(&id).await })
             .await
-            .map(
-                |password| serde_json::json!({"password": password, "must_change_password": true}),
-            ),
+            .map(|password| PasswordReset {
+                password,
+                must_change_password: true,
+            }),
     )
 }
 
 /// `PUT /api/v1/admin/players/{id}/grants` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantsBody {
     /// The complete new set of item codes.
@@ -120,6 +233,19 @@ pub struct GrantsBody {
 }
 
 /// `PUT /api/v1/admin/players/{id}/grants` → the player.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/players/{id}/grants",
+    tag = "admin: players",
+    summary = "Replace a player's grants (item codes of paid content)",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Player id")),
+    request_body = GrantsBody,
+    responses(
+        (status = 200, description = "The player after the change", body = PlayerView),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+    )
+)]
 pub async fn put_grants(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -134,7 +260,7 @@ pub async fn put_grants(
 }
 
 /// `POST /api/v1/admin/players/{id}/xp` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct XpBody {
     /// −100000…100000, not 0.
@@ -143,7 +269,31 @@ pub struct XpBody {
     pub reason: String,
 }
 
+/// `POST /api/v1/admin/players/{id}/xp` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct XpAnswer {
+    /// The player.
+    pub player_id: String,
+    /// The adjustment applied.
+    pub amount: i64,
+    /// Their XP total after it.
+    pub total_xp: i64,
+}
+
 /// `POST /api/v1/admin/players/{id}/xp` → `{player_id, amount, total_xp}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/players/{id}/xp",
+    tag = "admin: players",
+    summary = "Adjust a player's XP (audited, with a reason)",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Player id")),
+    request_body = XpBody,
+    responses(
+        (status = 200, description = "Adjusted", body = XpAnswer),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+    )
+)]
 pub async fn adjust_xp(
     State(state): State<AppState>,
     AdminAuth(admin): AdminAuth,
@@ -154,14 +304,22 @@ pub async fn adjust_xp(
     let player = id.clone();
     answer(
         StatusCode::OK,
-        detached(async move { engine.adjust_xp(&id, body.amount, &body.reason, &admin).await })
-            .await
-            .map(|total| serde_json::json!({"player_id": player, "amount": body.amount, "total_xp": total})),
+        detached(async move {
+            engine
+                .adjust_xp(&id, body.amount, &body.reason, &admin)
+                .await
+        })
+        .await
+        .map(|total_xp| XpAnswer {
+            player_id: player,
+            amount: body.amount,
+            total_xp,
+        }),
     )
 }
 
 /// `POST /api/v1/auth/password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     /// The password in use.
@@ -178,6 +336,23 @@ impl std::fmt::Debug for PasswordBody {
 
 /// `POST /api/v1/auth/password`: change one's own password; every other session of the
 /// account ends, this one stays.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    tag = "auth",
+    summary = "Change one's own password",
+    description = "Ends every other session of the account. Open to a caller who must \
+change their password (every other route answers 403 `PASSWORD_CHANGE_REQUIRED` until \
+then).",
+    security(("bearer" = [], "device_id" = []), ("bearer" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "Changed", body = super::student::StatusAnswer),
+        (status = 409, description = "`CONFLICT`: the password was changed meanwhile"),
+        (status = 422, description = "`VALIDATION_FAILED`: the current password does not match, or the new one is not 8–256 characters"),
+        (status = 429, description = "`RATE_LIMITED`: too many attempts for the account (`Retry-After`)"),
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -185,6 +360,15 @@ pub async fn change_password(
 ) -> Response {
     if let Err(denied) = state.limits.check_account(&caller.player.email) {
         // Guessing the current password is limited like logins of the account.
+        let engine = &state.engine;
+        engine.audit_later(
+            engine
+                .audit_record(
+                    crate::players::audit::AuditKind::RateLimited,
+                    "RATE_LIMITED",
+                )
+                .detail("group", "password"),
+        );
         return denied.into_response();
     }
     let engine = state.engine.clone();
@@ -197,7 +381,10 @@ pub async fn change_password(
     match result {
         Ok(()) => json(
             StatusCode::OK,
-            &serde_json::json!({"status": "password_changed", "must_change_password": false}),
+            &super::student::StatusAnswer {
+                status: "password_changed",
+                must_change_password: Some(false),
+            },
         ),
         Err(e) => problem(e),
     }

@@ -5,17 +5,31 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::engine::seasons::{NewSeason, SeasonPatch, SeasonView};
-use crate::engine::srs_reviews::CardFilter;
+use crate::engine::srs_reviews::{CardFilter, CardsPage};
 use crate::error::ApiError;
 use crate::srs::CardState;
 
-use super::extract::{AdminAuth, StrictJson};
+use super::extract::{AdminAuth, StaffAuth, StrictJson};
 use super::{AppState, detached, json, problem};
 
 /// `POST /api/v1/admin/seasons` (201).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/seasons",
+    operation_id = "create_season",
+    tag = "admin: seasons",
+    summary = "Create a season",
+    security(("bearer" = ["admin"])),
+    request_body = NewSeason,
+    responses(
+        (status = 201, description = "Created", body = SeasonView),
+        (status = 409, description = "`CONFLICT`: the id exists, or another season is active"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -28,21 +42,51 @@ pub async fn create(
     }
 }
 
+/// `GET /api/v1/admin/seasons` answer (one page holds every season).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeasonList {
+    /// The seasons.
+    pub items: Vec<SeasonView>,
+    /// Always null: seasons fit one page.
+    pub next_cursor: Option<String>,
+}
+
 /// `GET /api/v1/admin/seasons`.
-pub async fn list(State(state): State<AppState>, AdminAuth(_): AdminAuth) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/seasons",
+    operation_id = "list_seasons",
+    tag = "admin: seasons",
+    summary = "List the seasons",
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
+    responses((status = 200, description = "The seasons", body = SeasonList))
+)]
+pub async fn list(State(state): State<AppState>, _: StaffAuth) -> Response {
     let items: Vec<SeasonView> = state.engine.seasons().iter().map(SeasonView::of).collect();
     json(
         StatusCode::OK,
-        &serde_json::json!({"items": items, "next_cursor": null}),
+        &SeasonList {
+            items,
+            next_cursor: None,
+        },
     )
 }
 
 /// `GET /api/v1/admin/seasons/{id}`.
-pub async fn get(
-    State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
-    Path(id): Path<String>,
-) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/seasons/{id}",
+    operation_id = "get_season",
+    tag = "admin: seasons",
+    summary = "Read a season",
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
+    params(("id" = String, Path, description = "Season id")),
+    responses(
+        (status = 200, description = "The season", body = SeasonView),
+        (status = 404, description = "`NOT_FOUND`: no such season"),
+    )
+)]
+pub async fn get(State(state): State<AppState>, _: StaffAuth, Path(id): Path<String>) -> Response {
     match state.engine.season(&id) {
         Ok(r) => json(StatusCode::OK, &SeasonView::of(&r)),
         Err(e) => problem(e),
@@ -50,6 +94,21 @@ pub async fn get(
 }
 
 /// `PATCH /api/v1/admin/seasons/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/seasons/{id}",
+    operation_id = "patch_season",
+    tag = "admin: seasons",
+    summary = "Edit or (de)activate a season",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Season id")),
+    request_body = SeasonPatch,
+    responses(
+        (status = 200, description = "The season after the change", body = SeasonView),
+        (status = 404, description = "`NOT_FOUND`: no such season"),
+        (status = 409, description = "`CONFLICT`: another season is active"),
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     AdminAuth(_): AdminAuth,
@@ -64,8 +123,9 @@ pub async fn patch(
 }
 
 /// `GET /api/v1/admin/players/{id}/cards` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CardParams {
     /// Season (default: the active one).
     pub season_id: Option<String>,
@@ -124,12 +184,29 @@ fn card_filter(q: CardParams) -> Result<CardFilter, ApiError> {
 }
 
 /// `GET /api/v1/admin/players/{id}/cards`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/players/{id}/cards",
+    tag = "admin: seasons",
+    summary = "Every card of a player in a season, with its full state (paginated)",
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
+    params(("id" = String, Path, description = "Player id"), CardParams),
+    responses(
+        (status = 200, description = "One page of cards", body = CardsPage),
+        (status = 404, description = "`NOT_FOUND`: no such player"),
+        (status = 409, description = "`NO_ACTIVE_SEASON`: no season given and none is active"),
+        (status = 422, description = "`VALIDATION_FAILED`: an unknown or malformed query parameter"),
+    )
+)]
 pub async fn player_cards(
     State(state): State<AppState>,
-    AdminAuth(_): AdminAuth,
+    StaffAuth(_, scope): StaffAuth,
     Path(id): Path<String>,
     query: Result<Query<CardParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    if let Err(e) = scope.check(&id) {
+        return problem(e);
+    }
     let Ok(Query(q)) = query else {
         return problem(ApiError::field("", "unknown or malformed query parameters"));
     };

@@ -1,7 +1,8 @@
 //! Media referenced by content (`image`, `badge_image`, files in stage configs):
 //! `PUT|DELETE /api/v1/admin/assets/{path}` stores them under the output root's
 //! `assets/` folder, where `/content/assets/{path}` serves them and uploads pick them up
-//! with the rest (content.md "Compiled files"). Builds never touch `assets/`.
+//! with the rest (content.md "Compiled files"; a change queues an upload-only job when
+//! `[cdn.s3]` is configured). Builds never touch `assets/`.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::cdn::disk::{Disk, RealDisk};
 use crate::error::{ApiError, Code};
@@ -25,7 +27,7 @@ pub const ASSETS_DIR: &str = "assets";
 const MAX_PATH: usize = 512;
 
 /// Answer of a stored asset.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AssetAnswer {
     /// The asset's path below `assets/`.
     pub path: String,
@@ -65,6 +67,24 @@ pub fn validate_path(path: &str) -> Result<(PathBuf, &'static str), ApiError> {
 /// `PUT /api/v1/admin/assets/{*path}`: stores the body as the asset (201 new, 200
 /// replaced), written atomically (temp file, fsync, rename). The size limit is
 /// `http.admin_body_limit_bytes` (413 beyond).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/assets/{*path}",
+    tag = "admin: content",
+    summary = "Store a media file referenced by content",
+    description = "Stored under the output root's `assets/` (served at \
+`/content/assets/{path}`). The extension must be an image, audio, video, PDF or text \
+type. The size limit is `http.admin_body_limit_bytes`.",
+    security(("bearer" = ["admin"])),
+    params(("path" = String, Path, description = "Path below `assets/`, e.g. `img/logo.png` (may hold slashes)")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    responses(
+        (status = 200, description = "Replaced", body = AssetAnswer),
+        (status = 201, description = "Created", body = AssetAnswer),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over `http.admin_body_limit_bytes`"),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad path or extension, or an empty body"),
+    )
+)]
 pub async fn put_asset(
     State(state): State<AppState>,
     _: AdminAuth,
@@ -93,6 +113,9 @@ pub async fn put_asset(
             .map(|()| existed)
     })
     .await;
+    if matches!(written, Ok(Ok(_))) {
+        uploaded_later(&state, &path);
+    }
     match written {
         Ok(Ok(existed)) => json(
             if existed {
@@ -113,6 +136,19 @@ pub async fn put_asset(
 }
 
 /// `DELETE /api/v1/admin/assets/{*path}`: 204, or 404 when there is no such asset.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/assets/{*path}",
+    tag = "admin: content",
+    summary = "Delete a media file",
+    security(("bearer" = ["admin"])),
+    params(("path" = String, Path, description = "Path below `assets/` (may hold slashes)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`NOT_FOUND`: no such asset"),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad path"),
+    )
+)]
 pub async fn delete_asset(
     State(state): State<AppState>,
     _: AdminAuth,
@@ -136,12 +172,24 @@ pub async fn delete_asset(
         RealDisk.remove(&full).map(|()| true)
     })
     .await;
+    if matches!(removed, Ok(Ok(true))) {
+        uploaded_later(&state, &path);
+    }
     match removed {
         Ok(Ok(true)) => StatusCode::NO_CONTENT.into_response(),
         Ok(Ok(false)) => problem(ApiError::new(Code::NotFound, format!("no asset `{path}`"))),
         Ok(Err(e)) => problem(ApiError::storage(e)),
         Err(e) => problem(ApiError::internal(e)),
     }
+}
+
+/// Queues the asset's upload (or remote deletion) when `[cdn.s3]` is configured.
+fn uploaded_later(state: &AppState, path: &str) {
+    state.engine.builds().files_changed(
+        [format!("{ASSETS_DIR}/{path}")],
+        "asset",
+        state.engine.now(),
+    );
 }
 
 #[cfg(test)]

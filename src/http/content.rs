@@ -11,14 +11,39 @@ use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::cdn::queue::{BuildRecord, BuildsView};
 use crate::error::{ApiError, Code};
 
-use super::extract::{AdminAuth, Auth};
+use super::extract::{AdminAuth, Auth, StaffAuth};
 use super::{AppState, json, problem};
+
+/// The 202 answer of a build request: the build doubles as the job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuildStarted {
+    /// The build's id.
+    pub job_id: String,
+    /// The build record.
+    pub build: BuildRecord,
+}
 
 /// `POST /api/v1/admin/plans/{id}/build`: builds the plan now (the build runs on a
 /// blocking thread; the request waits for it) and answers 202 `{job_id, build}` where
 /// `build` is the finished build record (state `done`, or `failed` with a retry queued).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/plans/{id}/build",
+    tag = "admin: content",
+    summary = "Build a plan's compiled files now",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Plan id")),
+    responses(
+        (status = 202, description = "The finished build (`done`, or `failed` with a retry queued)", body = BuildStarted),
+        (status = 404, description = "`NOT_FOUND`: no such plan"),
+    )
+)]
 pub async fn build_plan(
     State(state): State<AppState>,
     _: AdminAuth,
@@ -30,19 +55,42 @@ pub async fn build_plan(
     match state.engine.build_now(&id, "api").await {
         Ok(record) => json(
             StatusCode::ACCEPTED,
-            &serde_json::json!({"job_id": record.id, "build": record}),
+            &BuildStarted {
+                job_id: record.id.clone(),
+                build: record,
+            },
         ),
         Err(e) => problem(ApiError::internal(e)),
     }
 }
 
 /// `GET /api/v1/admin/builds`: `{queue, history, dead}`.
-pub async fn list_builds(State(state): State<AppState>, _: AdminAuth) -> Response {
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/builds",
+    tag = "admin: content",
+    summary = "The build queue, recent history and dead builds",
+    security(("bearer" = ["admin"]), ("bearer" = ["teacher"])),
+    responses((status = 200, description = "The builds", body = BuildsView))
+)]
+pub async fn list_builds(State(state): State<AppState>, _: StaffAuth) -> Response {
     json(StatusCode::OK, &state.engine.builds().view())
 }
 
 /// `POST /api/v1/admin/builds/{id}/retry`: requeues a dead build (202 with the queued
 /// record), 404 if no dead build has that id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/builds/{id}/retry",
+    tag = "admin: content",
+    summary = "Queue a dead build again",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Build id (`b-…`)")),
+    responses(
+        (status = 202, description = "Queued", body = BuildStarted),
+        (status = 404, description = "`NOT_FOUND`: no dead build has that id"),
+    )
+)]
 pub async fn retry_build(
     State(state): State<AppState>,
     _: AdminAuth,
@@ -51,7 +99,10 @@ pub async fn retry_build(
     match state.engine.builds().retry(&id, state.engine.now()) {
         Some(record) => json(
             StatusCode::ACCEPTED,
-            &serde_json::json!({"job_id": record.id, "build": record}),
+            &BuildStarted {
+                job_id: record.id.clone(),
+                build: record,
+            },
         ),
         None => problem(ApiError::new(
             Code::NotFound,
@@ -96,6 +147,25 @@ fn not_found() -> Response {
 }
 
 /// `GET /content/{*path}`: a file of the output root.
+#[utoipa::path(
+    get,
+    path = "/content/{*path}",
+    operation_id = "content_file",
+    tag = "content",
+    summary = "A compiled curriculum file",
+    description = "Files of the content output root (plan manifests, topic files, \
+assets), with `ETag`/`If-None-Match`, gzip and `Cache-Control`. Public unless \
+`content.require_auth` is set (then a session is required as on student routes).",
+    params(("path" = String, Path, description = "Path below the output root, e.g. `plans/school/manifest.json`")),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "`DEVICE_ID_REQUIRED`: only with `content.require_auth`, a student sent no `X-Device-ID`"),
+        (status = 401, description = "`UNAUTHENTICATED`, `SESSION_REPLACED`, `SESSION_ENDED`: only with `content.require_auth`, no valid session"),
+        (status = 403, description = "`DEVICE_NOT_AUTHORIZED`, `PASSWORD_CHANGE_REQUIRED`: only with `content.require_auth`"),
+        (status = 404, description = "`NOT_FOUND`: no such file"),
+    )
+)]
 pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
     if state.engine.config().content.require_auth

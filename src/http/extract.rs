@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::engine::accounts::Caller;
+use crate::engine::groups::StaffScope;
 use crate::error::{ApiError, Code};
 use crate::players::account::Role;
 
@@ -22,6 +23,13 @@ pub struct Auth(pub Caller);
 
 /// An authenticated admin.
 pub struct AdminAuth(pub Caller);
+
+/// An authenticated staff member (admin or teacher) with the students they may read
+/// about: for the read-only (R) admin routes of api.md. Students get 403 `FORBIDDEN`.
+///
+/// Handlers about one student call `scope.check(&player_id)?` (404 `NOT_FOUND`, the
+/// same answer as an unknown id) before reading; lists filter with `scope.allows(id)`.
+pub struct StaffAuth(pub Caller, pub StaffScope);
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -91,6 +99,25 @@ impl FromRequestParts<AppState> for AdminAuth {
             )));
         }
         Ok(AdminAuth(caller))
+    }
+}
+
+impl FromRequestParts<AppState> for StaffAuth {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Auth(caller) = Auth::from_request_parts(parts, state).await?;
+        if !caller.role().is_staff() {
+            return Err(super::problem(ApiError::new(
+                Code::Forbidden,
+                "This route is for teachers and administrators",
+            )));
+        }
+        let scope = state.engine.staff_scope(&caller);
+        Ok(StaffAuth(caller, scope))
     }
 }
 

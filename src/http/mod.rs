@@ -5,11 +5,18 @@
 pub mod admin;
 pub mod admin_jobs;
 pub mod admin_players;
+pub mod admin_privacy;
+pub mod admin_reconcile;
 pub mod admin_seasons;
 pub mod assets;
+pub mod audit;
 pub mod content;
+pub mod docs;
 pub mod extract;
+pub mod groups;
+pub mod openapi;
 pub mod rate_limit;
+pub mod reports;
 pub mod reviews;
 pub mod roster;
 pub mod student;
@@ -24,14 +31,16 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
+use axum::routing::get;
 use parking_lot::Mutex;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::engine::Engine;
-use crate::engine::content_ops::DocKind;
 use crate::error::{ApiError, Code};
 
 /// Shared state of every handler: cheap to clone.
@@ -65,6 +74,23 @@ async fn record_player(mut req: Request<Body>, next: axum::middleware::Next) -> 
     res
 }
 
+/// Header set on every response while the engine is degraded (srs.md).
+pub const DEGRADED_HEADER: &str = "x-memora-degraded";
+
+/// Adds `X-Memora-Degraded: 1` to every response while storage is unavailable.
+async fn mark_degraded(
+    State(engine): State<Engine>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    if engine.is_degraded() {
+        res.headers_mut()
+            .insert(DEGRADED_HEADER, HeaderValue::from_static("1"));
+    }
+    res
+}
+
 /// Renders an [`ApiError`] as `application/problem+json` (RFC 9457).
 pub fn problem(err: ApiError) -> Response {
     let status =
@@ -79,6 +105,8 @@ pub fn problem(err: ApiError) -> Response {
     if let Some(secs) = err.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    // For the audit middleware: the stable code of a refused request.
+    response.extensions_mut().insert(err.code);
     response
 }
 
@@ -128,7 +156,11 @@ where
     F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::spawn(fut).await.map_err(ApiError::internal)?
+    // The request's audit context follows the write into its task.
+    let ctx = crate::engine::audit::current();
+    tokio::spawn(crate::engine::audit::scope(ctx, fut))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// The whole router.
@@ -142,118 +174,85 @@ pub fn router(engine: Engine) -> Router {
         engine,
         bench_cache: Arc::new(Mutex::new(HashMap::new())),
     };
-    let admin_content = Router::new()
-        .route(
-            "/api/v1/admin/subjects/{id}",
-            admin::document_routes(DocKind::Subject),
-        )
-        .route(
-            "/api/v1/admin/plans/{id}",
-            admin::document_routes(DocKind::Plan),
-        )
-        .route(
-            "/api/v1/admin/assets/{*path}",
-            put(assets::put_asset).delete(assets::delete_asset),
-        )
+    // Every route is registered with `routes!`, which takes its path, method and
+    // documentation from the handler's `#[utoipa::path]`: an undocumented route cannot
+    // be added here (tests/openapi.rs checks the few plain `.route` calls left).
+    let reads = || from_fn_with_state(state.clone(), rate_limit::reads);
+    let admin_content = OpenApiRouter::new()
+        .routes(routes!(
+            admin::put_subject,
+            admin::get_subject,
+            admin::delete_subject
+        ))
+        .routes(routes!(
+            admin::put_plan,
+            admin::get_plan,
+            admin::delete_plan
+        ))
+        .routes(routes!(assets::put_asset, assets::delete_asset))
         .layer(DefaultBodyLimit::max(config.http.admin_body_limit_bytes));
-    let mut api = Router::new()
-        .route("/healthz", get(health))
-        .route("/readyz", get(ready))
-        .route("/api/v1/auth/login", post(student::login))
-        .route("/api/v1/auth/logout", post(student::logout))
-        .route("/api/v1/auth/session", get(student::session))
-        .route("/api/v1/me", get(student::me))
-        .route(
-            "/api/v1/auth/password",
-            post(admin_players::change_password),
+    let engine_for_layers = state.engine.clone();
+    let (mut api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(student::login))
+        .routes(routes!(student::logout))
+        .routes(routes!(student::session))
+        .routes(routes!(student::me))
+        .routes(routes!(admin_players::change_password))
+        .routes(routes!(student::wallet).map(|r| r.route_layer(reads())))
+        .routes(routes!(student::progress).map(|r| r.route_layer(reads())))
+        .routes(
+            routes!(student::complete)
+                .map(|r| r.route_layer(from_fn_with_state(state.clone(), rate_limit::completions))),
         )
-        .route(
-            "/api/v1/wallet",
-            get(student::wallet).route_layer(from_fn_with_state(state.clone(), rate_limit::reads)),
-        )
-        .route(
-            "/api/v1/subjects/{subject_id}/progress",
-            get(student::progress)
-                .route_layer(from_fn_with_state(state.clone(), rate_limit::reads)),
-        )
-        .route(
-            "/api/v1/lessons/{lesson_id}/complete",
-            post(student::complete)
-                .route_layer(from_fn_with_state(state.clone(), rate_limit::completions)),
-        )
-        .route("/api/v1/admin/players", post(admin::create_player))
-        .route(
-            "/api/v1/admin/players/{id}",
-            get(admin::get_player).patch(admin_players::patch_player),
-        )
-        .route(
-            "/api/v1/admin/players/{id}/devices",
-            get(admin_players::list_devices).post(admin_players::add_device),
-        )
-        .route(
-            "/api/v1/admin/players/{id}/devices/{device_id}",
-            axum::routing::delete(admin_players::remove_device),
-        )
-        .route(
-            "/api/v1/admin/players/{id}/logout",
-            post(admin_players::logout_everywhere),
-        )
-        .route(
-            "/api/v1/admin/players/{id}/password-reset",
-            post(admin_players::reset_password),
-        )
-        .route(
-            "/api/v1/admin/players/{id}/grants",
-            axum::routing::put(admin_players::put_grants),
-        )
-        .route(
-            "/api/v1/admin/players/{id}/xp",
-            post(admin_players::adjust_xp),
-        )
-        .route("/api/v1/admin/checkpoint", post(admin::checkpoint))
+        .routes(routes!(admin::create_player))
+        .routes(routes!(admin::get_player, admin_players::patch_player))
+        .routes(routes!(
+            admin_players::list_devices,
+            admin_players::add_device
+        ))
+        .routes(routes!(admin_players::remove_device))
+        .routes(routes!(admin_players::logout_everywhere))
+        .routes(routes!(admin_players::reset_password))
+        .routes(routes!(admin_players::put_grants))
+        .routes(routes!(admin_players::adjust_xp))
+        .routes(routes!(admin::checkpoint))
         // SRS (issue 6).
-        .route(
-            "/api/v1/reviews/due",
-            get(reviews::due).route_layer(from_fn_with_state(state.clone(), rate_limit::reads)),
+        .routes(routes!(reviews::due).map(|r| r.route_layer(reads())))
+        .routes(
+            routes!(reviews::submit)
+                .map(|r| r.route_layer(from_fn_with_state(state.clone(), rate_limit::reviews))),
         )
-        .route(
-            "/api/v1/reviews",
-            post(reviews::submit)
-                .route_layer(from_fn_with_state(state.clone(), rate_limit::reviews)),
-        )
-        .route(
-            "/api/v1/admin/seasons",
-            post(admin_seasons::create).get(admin_seasons::list),
-        )
-        .route(
-            "/api/v1/admin/seasons/{id}",
-            get(admin_seasons::get).merge(patch(admin_seasons::patch)),
-        )
-        .route(
-            "/api/v1/admin/players/{id}/cards",
-            get(admin_seasons::player_cards),
-        )
+        .routes(routes!(admin_seasons::create, admin_seasons::list))
+        .routes(routes!(admin_seasons::get, admin_seasons::patch))
+        .routes(routes!(admin_seasons::player_cards))
         // Compiled content (issue 4).
-        .route("/api/v1/admin/plans/{id}/build", post(content::build_plan))
-        .route("/api/v1/admin/builds", get(content::list_builds))
-        .route(
-            "/api/v1/admin/builds/{id}/retry",
-            post(content::retry_build),
-        )
-        .route(
-            "/content/{*path}",
-            get(content::serve).layer(tower_http::compression::CompressionLayer::new()),
-        )
+        .routes(routes!(content::build_plan))
+        .routes(routes!(content::list_builds))
+        .routes(routes!(content::retry_build))
+        .routes(routes!(content::serve).layer(tower_http::compression::CompressionLayer::new()))
         .merge(admin_jobs::routes())
+        .merge(admin_reconcile::routes())
+        .merge(audit::routes())
+        .merge(admin_privacy::routes())
+        .merge(groups::routes())
+        .merge(reports::routes())
         .merge(roster::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
-        .merge(admin_content);
+        .merge(admin_content)
+        .split_for_parts();
+    let document = openapi::finish(document);
+    api = api.merge(openapi::routes(&document)).merge(docs::routes());
     if config.http.bench_routes {
+        // Benchmark baseline only (off by default): deliberately not documented.
         api = api.route(
             "/api/v1/bench/subjects/{subject_id}/progress",
             get(student::bench_progress),
         );
     }
+    // Every request runs with its audit context (client IP, endpoint, device).
+    api = api.layer(from_fn_with_state(state.clone(), audit::context));
     api.fallback(not_found)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -265,6 +264,7 @@ pub fn router(engine: Engine) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(axum::middleware::from_fn(record_player))
+        .layer(from_fn_with_state(engine_for_layers, mark_degraded))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(config.http.request_timeout_ms),
@@ -308,19 +308,54 @@ pub fn recovering_router() -> Router {
         })
 }
 
+/// The `detail` of the 404 answered when no route matches (tests tell it from a
+/// handler's own 404 by this text).
+pub const NO_ROUTE: &str = "No such route";
+
 async fn not_found() -> Response {
-    problem(ApiError::new(Code::NotFound, "No such route"))
+    problem(ApiError::new(Code::NotFound, NO_ROUTE))
 }
 
+/// `GET /healthz` answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// `GET /healthz`: the process is alive.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Liveness",
+    responses((status = 200, description = "Alive", body = Health))
+)]
 async fn health() -> Response {
-    json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+    json(StatusCode::OK, &Health { status: "ok" })
 }
 
+/// `GET /readyz`: recovery done and the journal healthy.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness, per component",
+    description = "`{status: ready|degraded|recovering, components: {journal, redb, \
+mirror}, mirror, recovery}`; the mirror is a warning component that never makes the \
+server unready.",
+    responses(
+        (status = 200, description = "Ready (or degraded: the journal is failing)", body = Object),
+        (status = 503, description = "Recovering: the journal is being replayed", body = Object, content_type = "application/json"),
+    )
+)]
 async fn ready(State(state): State<AppState>) -> Response {
     let engine = &state.engine;
     let journal_ok = engine.journal_healthy();
     let ready = engine.is_ready();
-    let status = match (ready, journal_ok) {
+    let degraded = engine.degraded_status();
+    let builds = engine.builds().summary();
+    let status = match (ready, !degraded.degraded) {
         (false, _) => "recovering",
         (true, true) => "ready",
         (true, false) => "degraded",
@@ -337,9 +372,14 @@ async fn ready(State(state): State<AppState>) -> Response {
         "status": status,
         "components": {
             "journal": if journal_ok { "ok" } else { "failing" },
-            "redb": "ok",
+            "redb": if degraded.checkpoint_failures == 0 { "ok" } else { "failing" },
+            "disk": if degraded.reasons.contains(&crate::engine::degraded::Reason::LowDisk) { "low" } else { "ok" },
             "mirror": mirror_component,
+            // A warning component: dead builds never make the server unready.
+            "content_build": if builds.dead > 0 { "dead_builds" } else if builds.retrying > 0 { "retrying" } else { "ok" },
         },
+        "builds": builds,
+        "degraded": degraded,
         "mirror": mirror,
         "recovery": engine.recovery(),
     });

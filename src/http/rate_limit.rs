@@ -248,7 +248,19 @@ async fn limit(state: AppState, group: Group, req: Request<Body>, next: Next) ->
             }
             response
         }
-        Err(limited) => limited.into_response(),
+        Err(limited) => {
+            let engine = &state.engine;
+            engine.audit_later(
+                engine
+                    .audit_record(
+                        crate::players::audit::AuditKind::RateLimited,
+                        "RATE_LIMITED",
+                    )
+                    .player(&player_id)
+                    .detail("group", format!("{group:?}").to_lowercase()),
+            );
+            limited.into_response()
+        }
     }
 }
 

@@ -6,9 +6,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::engine::idempotency::{Begin, IdemRequest, InFlight, Replied};
 use crate::engine::srs_ops::{AnswerInput, parse_answers};
+use crate::engine::srs_reviews::{DueAnswer, ReviewAnswer};
 use crate::error::ApiError;
 
 use super::extract::Auth;
@@ -74,8 +76,9 @@ pub fn replied<T: serde::Serialize>(result: Result<Replied<T>, ApiError>) -> Res
 }
 
 /// `GET /api/v1/reviews/due` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DueParams {
     /// Only this subject.
     pub subject_id: Option<String>,
@@ -86,6 +89,22 @@ pub struct DueParams {
 }
 
 /// `GET /api/v1/reviews/due`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews/due",
+    operation_id = "reviews_due",
+    tag = "reviews",
+    summary = "The caller's cards due now in the active season",
+    security(("bearer" = [], "device_id" = []), ("bearer" = [])),
+    params(DueParams),
+    responses(
+        (status = 200, description = "Due cards, by due time", body = DueAnswer),
+        (status = 404, description = "`INVALID_SUBJECT`: the subject filter names no subject of the caller's plan"),
+        (status = 409, description = "`NO_ACTIVE_SEASON`: no season is active"),
+        (status = 422, description = "`VALIDATION_FAILED`: an unknown or malformed query parameter"),
+        (status = 429, description = "`RATE_LIMITED`: too many reads (`Retry-After`)"),
+    )
+)]
 pub async fn due(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -111,7 +130,7 @@ pub async fn due(
 }
 
 /// `POST /api/v1/reviews` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
     /// 1–50 responses.
@@ -122,6 +141,25 @@ pub struct ReviewBody {
 }
 
 /// `POST /api/v1/reviews`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reviews",
+    operation_id = "submit_reviews",
+    tag = "reviews",
+    summary = "Submit a review session",
+    description = "Reschedules each answered card (FSRS), awards XP and counts the day for \
+the streak when a due card was answered correctly (srs.md). Accepts an `Idempotency-Key` \
+(api.md).",
+    security(("bearer" = [], "device_id" = []), ("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable ASCII characters; a retry with the same key and body gets the first answer")),
+    request_body = ReviewBody,
+    responses(
+        (status = 200, description = "The rescheduled cards and the wallet", body = ReviewAnswer),
+        (status = 409, description = "`NO_ACTIVE_SEASON`, `CONFLICT`: no season is active, or the same idempotency key is in flight"),
+        (status = 422, description = "`INVALID_QUESTION`, `IDEMPOTENCY_KEY_REUSED`, `VALIDATION_FAILED`: a response names no card of the caller, a key reused with another body, or a malformed session"),
+        (status = 429, description = "`RATE_LIMITED`: too many submissions (`Retry-After`)"),
+    )
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -4,17 +4,20 @@
 //! result, generated passwords once to the admin who started it). The commit accepts an
 //! `Idempotency-Key`; its stored answer is the finished job with passwords redacted.
 
-use axum::Router;
 use axum::extract::{Query, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::post;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::engine::accounts::rfc3339;
+use crate::engine::audit;
 use crate::engine::jobs::{JobOutput, JobState};
 use crate::engine::roster::{IdemAnswer, file_sha};
+use crate::engine::roster_report::DryRunReport;
 use crate::error::{ApiError, Code};
 
 use super::admin_jobs::accepted;
@@ -23,15 +26,17 @@ use super::reviews::{Idempotent, idempotent};
 use super::{AppState, json, problem};
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/admin/players/import", post(import))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import))
 }
 
 /// `POST /api/v1/admin/players/import` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
-    /// `true` applies the roster; anything else (or absent) is a dry run.
+    /// `true` (or `1`) applies the roster; absent, `false` or `0` is a dry run.
+    #[param(value_type = Option<bool>)]
     pub commit: Option<String>,
 }
 
@@ -61,6 +66,32 @@ fn check_csv_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// `POST /api/v1/admin/players/import[?commit=true]` with a `text/csv` body (up to
 /// `http.admin_body_limit_bytes`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/players/import",
+    operation_id = "import_roster",
+    tag = "admin: players",
+    summary = "Import students from a CSV roster (dry run by default; commit as a job)",
+    security(("bearer" = ["admin"])),
+    params(
+        ImportParams,
+        ("Idempotency-Key" = Option<String>, Header, description = "Commit only: 1–255 printable ASCII characters; a retry with the same key and file gets the first answer (the finished job, passwords redacted)"),
+    ),
+    request_body(
+        content = String,
+        content_type = "text/csv",
+        description = "Header row (`email`, `display_name`; optional `plan_id`, `grade`, \
+                       `stream`, `timezone`, `password`, `reset_password`), one student per row"
+    ),
+    responses(
+        (status = 200, description = "The dry run: per row what would happen, and every problem; nothing changed", body = DryRunReport),
+        (status = 202, description = "The commit's job; its result is the commit report (generated passwords shown once to the admin who started it)", body = crate::engine::jobs::JobView),
+        (status = 409, description = "`CONFLICT`: the same Idempotency-Key is in flight"),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over `http.admin_body_limit_bytes`"),
+        (status = 415, description = "`VALIDATION_FAILED`: the content type is not text/csv"),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad `commit` value, or (commit) every problem of the roster as `/rows/{row}/{column}`; `IDEMPOTENCY_KEY_REUSED`: the key was used with another file"),
+    )
+)]
 pub async fn import(
     State(state): State<AppState>,
     AdminAuth(caller): AdminAuth,
@@ -117,11 +148,14 @@ pub async fn import(
     };
     let sha = file_sha(&bytes);
     let total = parsed.rows.len() as u64;
+    // The commit is an audited admin action: the job journals its records with the
+    // request's context (client IP, endpoint, acting admin).
+    let ctx = audit::current();
     let view = state
         .engine
         .jobs()
         .spawn("roster_import", &caller.player.id, move |handle| {
-            async move {
+            audit::scope(ctx, async move {
                 handle.set_total(total);
                 let idem = request.map(|request| {
                     let jobs = engine.jobs().clone();
@@ -169,7 +203,7 @@ pub async fn import(
                 })
                 .await
                 .map_err(ApiError::internal)?
-            }
+            })
         });
     accepted(&view)
 }

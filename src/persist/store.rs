@@ -35,6 +35,8 @@ const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempote
 const IDEMPOTENCY_EXPIRY: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("idempotency_expiry");
 // --- end SRS ---
+/// Classes (groups), key: group id; replaced as a whole on change.
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 
 const KEY_FORMAT: &str = "format";
 const KEY_PROGRESS_SEQ: &str = "progress_seq";
@@ -115,6 +117,16 @@ pub struct Batch {
     /// Mirror queue keys of the rows above (`persist::mirror::log`), when the MariaDB
     /// mirror is on; `None` when it is off (the checkpoint is then marked unlogged).
     pub mirror_keys: Option<Vec<String>>,
+    // --- audit and privacy (issue 3) ---
+    /// Audit records, erasures and retention (`persist::audit`).
+    pub audit: crate::persist::audit::AuditBatch,
+    /// Erased players: their player, wallet, progress, card and idempotency rows are
+    /// deleted (written before the rows above, so rows re-keyed to an anonymous id in the
+    /// same batch survive).
+    pub erased_players: Vec<String>,
+    // --- end audit ---
+    /// Replace the whole groups table (groups are few).
+    pub replace_groups: Option<Vec<(String, Vec<u8>)>>,
 }
 
 impl Batch {
@@ -131,6 +143,8 @@ impl Batch {
             + self.cards.len()
             + self.cards_deleted.len()
             + self.idempotency.len()
+            + self.erased_players.len()
+            + self.replace_groups.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -157,8 +171,48 @@ pub struct Counts {
 
 /// The open redb file.
 pub struct Store {
-    db: Database,
+    db: Db,
     path: PathBuf,
+}
+
+/// The redb handle, replaceable: a failed redb commit poisons the handle until it is
+/// reopened (persistence.md), and leaving degraded mode reopens it. Transactions are
+/// begun exactly as on [`Database`].
+pub(crate) struct Db {
+    handle: parking_lot::RwLock<Option<Database>>,
+}
+
+impl Db {
+    fn new(db: Database) -> Self {
+        Db {
+            handle: parking_lot::RwLock::new(Some(db)),
+        }
+    }
+
+    /// [`Database::begin_write`].
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, redb::TransactionError> {
+        match &*self.handle.read() {
+            Some(db) => db.begin_write(),
+            None => Err(redb::TransactionError::Storage(
+                redb::StorageError::DatabaseClosed,
+            )),
+        }
+    }
+
+    /// [`ReadableDatabase::begin_read`].
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match &*self.handle.read() {
+            Some(db) => db.begin_read(),
+            None => Err(redb::TransactionError::Storage(
+                redb::StorageError::DatabaseClosed,
+            )),
+        }
+    }
+
+    /// The database while it is open.
+    pub(crate) fn get(&self) -> Option<parking_lot::MappedRwLockReadGuard<'_, Database>> {
+        parking_lot::RwLockReadGuard::try_map(self.handle.read(), Option::as_ref).ok()
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -204,7 +258,7 @@ impl Store {
             Err(e) => return Err(StoreError::Redb(format!("{}: {e}", path.display()))),
         };
         let store = Store {
-            db,
+            db: Db::new(db),
             path: path.to_owned(),
         };
         store.init()?;
@@ -239,13 +293,37 @@ impl Store {
             txn.open_table(CARDS).map_err(redb_err)?;
             txn.open_table(IDEMPOTENCY).map_err(redb_err)?;
             txn.open_table(IDEMPOTENCY_EXPIRY).map_err(redb_err)?;
+            crate::persist::audit::create_tables(&txn)?;
+            txn.open_table(GROUPS).map_err(redb_err)?;
         }
         txn.commit().map_err(redb_err)
     }
 
-    /// The redb database, for the mirror's queue (`persist::mirror::log`).
-    pub(crate) fn db(&self) -> &Database {
+    /// The redb handle, for the mirror's queue (`persist::mirror::log`).
+    pub(crate) fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Closes and reopens the redb file (after a failed commit poisoned the handle).
+    /// Readers and writers wait meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`] when the file cannot be opened again; the handle is closed
+    /// then and the next call retries.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut handle = self.db.handle.write();
+        drop(handle.take());
+        let db = Database::create(&self.path)
+            .map_err(|e| StoreError::Redb(format!("{}: {e}", self.path.display())))?;
+        *handle = Some(db);
+        tracing::info!(path = %self.path.display(), "redb reopened");
+        Ok(())
+    }
+
+    fn open_db(&self) -> Result<parking_lot::MappedRwLockReadGuard<'_, Database>, StoreError> {
+        self.db
+            .get()
+            .ok_or_else(|| StoreError::Redb("redb is closed (being reopened)".to_owned()))
     }
 
     /// The file's path.
@@ -258,7 +336,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Redb`].
     pub fn meta(&self) -> Result<Meta, StoreError> {
-        read_meta(&self.db)
+        read_meta(&*self.open_db()?)
     }
 
     fn scan(
@@ -320,24 +398,25 @@ impl Store {
     /// [`StoreError::Redb`].
     pub fn student(&self, player_id: &str) -> Result<StudentRows, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
-        let progress = txn.open_table(PROGRESS).map_err(redb_err)?;
-        let start = format!("{player_id}\u{1f}");
-        let end = format!("{player_id}\u{20}");
-        let mut rows = Vec::new();
-        for row in progress
-            .range(start.as_str()..end.as_str())
-            .map_err(redb_err)?
-        {
-            let (k, v) = row.map_err(redb_err)?;
-            let subject = k.value()[start.len()..].to_owned();
-            rows.push((subject, v.value().to_vec()));
-        }
-        let wallets = txn.open_table(WALLETS).map_err(redb_err)?;
-        let wallet = wallets
-            .get(player_id)
-            .map_err(redb_err)?
-            .map(|v| v.value().to_vec());
-        Ok((rows, wallet))
+        student_rows(&txn, player_id)
+    }
+
+    /// Several students' checkpointed rows (as [`Store::student`]), in the order of
+    /// `player_ids`, read in one transaction (reports).
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn students(&self, player_ids: &[&str]) -> Result<Vec<StudentRows>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        player_ids.iter().map(|id| student_rows(&txn, id)).collect()
+    }
+
+    /// Every stored group record.
+    ///
+    /// # Errors
+    /// [`StoreError::Redb`].
+    pub fn groups(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.scan(GROUPS)
     }
 
     /// Every stored season record.
@@ -388,6 +467,7 @@ impl Store {
     pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(redb_err)?;
         {
+            erase_players(&txn, &batch.erased_players)?;
             if let Some(subjects) = &batch.replace_subjects {
                 replace_all(&txn, SUBJECTS, subjects)?;
             }
@@ -422,6 +502,10 @@ impl Store {
                     .map_err(redb_err)?;
             }
             commit_srs(&txn, batch)?;
+            crate::persist::audit::commit(&txn, &batch.audit)?;
+            if let Some(groups) = &batch.replace_groups {
+                replace_all(&txn, GROUPS, groups)?;
+            }
             // Mirror queue (issue 5): same transaction, so a checkpoint and its queue
             // entries are durable together.
             if batch.rows() > 0 {
@@ -444,7 +528,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Redb`].
     pub fn counts(&self) -> Result<Counts, StoreError> {
-        read_counts(&self.db)
+        read_counts(&*self.open_db()?)
     }
 }
 
@@ -588,6 +672,61 @@ fn commit_srs(txn: &redb::WriteTransaction, batch: &Batch) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Deletes every row keyed by an erased player (players.md "Privacy"): the player, the
+/// wallet, and the progress, card and idempotency ranges. Sessions are deleted through
+/// `sessions_deleted`.
+fn erase_players(txn: &redb::WriteTransaction, ids: &[String]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut players = txn.open_table(PLAYERS).map_err(redb_err)?;
+    let mut wallets = txn.open_table(WALLETS).map_err(redb_err)?;
+    for id in ids {
+        players.remove(id.as_str()).map_err(redb_err)?;
+        wallets.remove(id.as_str()).map_err(redb_err)?;
+    }
+    for def in [PROGRESS, CARDS, IDEMPOTENCY] {
+        let mut table = txn.open_table(def).map_err(redb_err)?;
+        for id in ids {
+            let start = format!("{id}\u{1f}");
+            let end = format!("{id}\u{20}");
+            let mut doomed = Vec::new();
+            for row in table
+                .range(start.as_str()..end.as_str())
+                .map_err(redb_err)?
+            {
+                doomed.push(row.map_err(redb_err)?.0.value().to_owned());
+            }
+            for key in doomed {
+                table.remove(key.as_str()).map_err(redb_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One student's progress rows and wallet within a read transaction.
+fn student_rows(txn: &redb::ReadTransaction, player_id: &str) -> Result<StudentRows, StoreError> {
+    let progress = txn.open_table(PROGRESS).map_err(redb_err)?;
+    let start = format!("{player_id}\u{1f}");
+    let end = format!("{player_id}\u{20}");
+    let mut rows = Vec::new();
+    for row in progress
+        .range(start.as_str()..end.as_str())
+        .map_err(redb_err)?
+    {
+        let (k, v) = row.map_err(redb_err)?;
+        let subject = k.value()[start.len()..].to_owned();
+        rows.push((subject, v.value().to_vec()));
+    }
+    let wallets = txn.open_table(WALLETS).map_err(redb_err)?;
+    let wallet = wallets
+        .get(player_id)
+        .map_err(redb_err)?
+        .map(|v| v.value().to_vec());
+    Ok((rows, wallet))
+}
+
 fn replace_all(
     txn: &redb::WriteTransaction,
     def: TableDefinition<&str, &[u8]>,
@@ -604,6 +743,27 @@ fn replace_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reopen_keeps_the_data_and_the_handle_works_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("memora.redb")).expect("open");
+        let batch = Batch {
+            progress_seq: Some(5),
+            players: vec![("p_a".into(), vec![1])],
+            ..Batch::default()
+        };
+        store.commit(&batch).expect("commit");
+        store.reopen().expect("reopen");
+        assert_eq!(store.meta().expect("meta").progress_seq, 5);
+        assert_eq!(store.players().expect("players").len(), 1);
+        let next = Batch {
+            progress_seq: Some(6),
+            ..Batch::default()
+        };
+        store.commit(&next).expect("commit after reopen");
+        assert_eq!(store.meta().expect("meta").progress_seq, 6);
+    }
 
     #[test]
     fn checkpoint_rows_round_trip_and_lock_is_reported() {

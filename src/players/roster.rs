@@ -89,7 +89,7 @@ impl Column {
 }
 
 /// A problem of one row (or of the header: row 1), reported with its column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     /// Spreadsheet row: the header is row 1, the first student row 2.
     pub row: u32,
@@ -449,9 +449,10 @@ impl PasswordPlan {
 }
 
 /// A changed field of an existing student (`from`/`to` are absent for the password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     /// Field name.
+    #[schema(value_type = String)]
     pub field: &'static str,
     /// Old value.
     pub from: Option<String>,

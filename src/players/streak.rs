@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::wallet::Wallet;
 
 /// What a counted (or uncounted) activity did to the streak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StreakAction {
     /// No previous success: the streak starts at 1.
@@ -31,7 +31,7 @@ pub enum StreakAction {
 ///
 /// Serializes as `{old_streak, new_streak, action, last_success_date}` (the date as
 /// `"YYYY-MM-DD"` or null); `longest_streak` is not part of the response shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StreakOutcome {
     /// The stored streak before the event.
     pub old_streak: u32,

@@ -40,7 +40,7 @@ pub fn apply_streak(wallet: &mut Wallet, outcome: &StreakOutcome) {
 }
 
 /// The wallet as the student sees it on `today` (their time zone).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WalletView {
     /// Total XP.
     pub total_xp: i64,

@@ -18,7 +18,7 @@ use super::rating::Rating;
 pub const DAY_MS: i64 = 86_400_000;
 
 /// Where a card is in its life (py-fsrs `State`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum CardState {

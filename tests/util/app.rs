@@ -23,10 +23,14 @@ pub struct TestApp {
     pub api: Api,
     /// The engine's (and rate limiters') clock.
     pub clock: FakeClock,
+    /// The running engine (a handle; replaced on restart), for what HTTP does not show:
+    /// journal counters, background jobs run on demand.
+    pub engine: Option<Engine>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    storage: Option<Arc<dyn memora::persist::journal::Storage>>,
 }
 
 fn config(dir: &std::path::Path, extra: &[(String, String)]) -> Config {
@@ -54,11 +58,21 @@ impl TestApp {
 
     /// A server with extra `MEMORA_*` settings.
     pub async fn start_with(env: &[(&str, &str)]) -> TestApp {
+        TestApp::start_with_storage(env, None).await
+    }
+
+    /// A server whose journal I/O goes through `storage` (fault injection), with extra
+    /// `MEMORA_*` settings.
+    pub async fn start_with_storage(
+        env: &[(&str, &str)],
+        storage: Option<Arc<dyn memora::persist::journal::Storage>>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = FakeClock::new("2026-11-21T09:00:00Z".parse().expect("ts"));
         let mut app = TestApp {
             api: Api::new("http://127.0.0.1:1"),
             clock,
+            engine: None,
             stop: None,
             handle: None,
             dir,
@@ -66,15 +80,21 @@ impl TestApp {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            storage,
         };
         app.boot(true).await;
         app
     }
 
     async fn boot(&mut self, first: bool) {
-        let engine = Engine::open(
+        let storage = self
+            .storage
+            .clone()
+            .unwrap_or_else(|| Arc::new(memora::persist::journal::FileStorage));
+        let engine = Engine::open_with_storage(
             config(self.dir.path(), &self.env),
             Arc::new(self.clock.clone()),
+            storage,
         )
         .expect("engine");
         if first {
@@ -93,6 +113,7 @@ impl TestApp {
                 .await
                 .expect("admin");
         }
+        self.engine = Some(engine.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -109,6 +130,12 @@ impl TestApp {
         self.api = Api::new(&format!("http://{addr}"));
     }
 
+    /// Sets a `MEMORA_*` setting for the next [`TestApp::restart`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Graceful shutdown then a fresh engine on the same data dir.
     pub async fn restart(&mut self) {
         if let Some(tx) = self.stop.take() {
@@ -117,7 +144,14 @@ impl TestApp {
         if let Some(h) = self.handle.take() {
             h.await.expect("join").expect("clean shutdown");
         }
+        // The old engine must be gone before the redb file is opened again.
+        self.engine = None;
         self.boot(false).await;
+    }
+
+    /// The running engine.
+    pub fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("engine running")
     }
 
     pub async fn admin(&self) -> Session {

@@ -6,6 +6,8 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod openapi;
+pub mod s3;
 pub mod scenario;
 pub mod server;
 

@@ -30,10 +30,10 @@ use tokio::sync::oneshot;
 pub use applied::Applied;
 pub use error::{CorruptionError, JournalError, OpenError};
 pub use format::{MAX_PAYLOAD_BYTES, RECORD_VERSION};
+pub use io::{Faults, FaultyStorage, FileStorage, Storage};
 pub use recover::{ScanReport, SegmentSummary, scan};
 
 use applied::Progress;
-use io::{FileStorage, Storage};
 use recover::Repair;
 use writer::{Msg, Writer};
 

@@ -8,7 +8,8 @@
 //! whose position is at or below it must resynchronize fully. See docs/mirror.md.
 //!
 //! Entry key: 8-byte big-endian checkpoint number, then the row key (`w␟player`,
-//! `p␟player␟subject`, `u␟player`, or `c` for content), so entries sort by checkpoint.
+//! `p␟player␟subject`, `u␟player`, `k␟player␟season␟question`, `c` for content or `s`
+//! for seasons), so entries sort by checkpoint.
 //! A *position* uses the same encoding: everything at or below it has been mirrored.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -27,6 +28,10 @@ pub const PROGRESS: char = 'p';
 pub const PLAYER: char = 'u';
 /// The content tables (subjects and lessons), refreshed whole.
 pub const CONTENT: &str = "c";
+/// A (player, season, question) SRS card row.
+pub const CARD: char = 'k';
+/// The seasons changed: make sure `srs_cards` has a partition for each.
+pub const SEASONS: &str = "s";
 
 /// Queue key of a wallet row.
 pub fn wallet_key(player: &str) -> String {
@@ -36,6 +41,11 @@ pub fn wallet_key(player: &str) -> String {
 /// Queue key of a progress row (`subject` lowercased, as in redb).
 pub fn progress_key(player: &str, subject: &str) -> String {
     format!("{PROGRESS}\u{1f}{player}\u{1f}{subject}")
+}
+
+/// Queue key of a card row (`question` lowercased, as in redb).
+pub fn card_key(player: &str, season: &str, question: &str) -> String {
+    format!("{CARD}\u{1f}{player}\u{1f}{season}\u{1f}{question}")
 }
 
 /// Queue key of a player row.

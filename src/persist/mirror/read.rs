@@ -8,6 +8,8 @@ const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
 const PLAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("players");
 const PROGRESS: TableDefinition<&str, &[u8]> = TableDefinition::new("progress");
 const WALLETS: TableDefinition<&str, &[u8]> = TableDefinition::new("wallets");
+const SEASONS: TableDefinition<&str, &[u8]> = TableDefinition::new("seasons");
+const CARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("cards");
 
 /// A table the mirror copies whole during a full resynchronization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub enum Table {
     Wallets,
     /// `progress`, keys `player␟subject`.
     Progress,
+    /// `cards`, keys `player␟season␟question`.
+    Cards,
 }
 
 impl Table {
@@ -26,6 +30,7 @@ impl Table {
             Table::Players => PLAYERS,
             Table::Wallets => WALLETS,
             Table::Progress => PROGRESS,
+            Table::Cards => CARDS,
         }
     }
 }
@@ -36,6 +41,17 @@ impl Table {
 /// The redb error.
 pub fn subjects(db: &Database) -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
     chunk(db, SUBJECTS, None, usize::MAX)
+}
+
+/// Every stored season id.
+///
+/// # Errors
+/// The redb error.
+pub fn season_ids(db: &Database) -> Result<Vec<String>, redb::Error> {
+    Ok(chunk(db, SEASONS, None, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
 }
 
 /// Up to `limit` rows of `table` after key `after` (from the start when `None`).

@@ -109,6 +109,8 @@ pub struct SubjectInfo {
     pub by_bit: HashMap<u32, String>,
     /// Bit indexes of current lessons.
     pub current: RoaringBitmap,
+    /// Lowercased question id → (question id, topic id) for card rows.
+    pub questions: HashMap<String, (String, String)>,
 }
 
 /// The content the mirror joins progress rows with: lowercased subject id → info.
@@ -127,6 +129,72 @@ fn err(what: impl Into<String>, message: impl std::fmt::Display) -> RowError {
         what: what.into(),
         message: message.to_string(),
     }
+}
+
+/// An `srs_cards` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CardRow {
+    /// Player id.
+    pub player_id: String,
+    /// Season id.
+    pub season_id: String,
+    /// Question id (original case when the question still exists).
+    pub question_id: String,
+    /// 1 learning, 2 review, 3 relearning.
+    pub state: u8,
+    /// FSRS stability, days.
+    pub stability: f64,
+    /// FSRS difficulty, 1–10.
+    pub difficulty: f64,
+    /// `YYYY-MM-DD HH:MM:SS.fff` UTC.
+    pub due: String,
+    /// Last review, same format.
+    pub last_review: Option<String>,
+    /// Reviews.
+    pub reps: u32,
+    /// Lapses.
+    pub lapses: u32,
+    /// Subject of the question ("" when the question is gone from the content).
+    pub subject_id: String,
+    /// Topic of the question.
+    pub topic_id: Option<String>,
+}
+
+/// A `srs_cards` row from a stored card; `key` is `player␟season␟question`.
+///
+/// # Errors
+/// A malformed key or an undecodable record.
+pub fn card(key: &str, bytes: &[u8], content: &Content) -> Result<CardRow, RowError> {
+    let mut parts = key.splitn(3, '\u{1f}');
+    let (Some(player), Some(season), Some(question)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(err(format!("card {key}"), "malformed key"));
+    };
+    let c: crate::srs::Card =
+        crate::persist::codec::decode(bytes).map_err(|e| err(format!("card {key}"), e))?;
+    let found = content.values().find_map(|s| {
+        s.questions
+            .get(question)
+            .map(|(q, topic)| (q.clone(), s.id.clone(), topic.clone()))
+    });
+    let (question_id, subject_id, topic_id) = match found {
+        Some((q, subject, topic)) => (q, subject, Some(topic)),
+        None => (question.to_owned(), String::new(), None),
+    };
+    Ok(CardRow {
+        player_id: player.to_owned(),
+        season_id: season.to_owned(),
+        question_id,
+        state: c.state.as_u8(),
+        stability: f64::from(c.stability),
+        difficulty: f64::from(c.difficulty),
+        due: datetime(c.due_ms),
+        last_review: c.last_review_ms.map(datetime),
+        reps: c.reps,
+        lapses: c.lapses,
+        subject_id,
+        topic_id,
+    })
 }
 
 /// Unix milliseconds as a MariaDB `DATETIME(3)` literal (UTC).
@@ -162,6 +230,14 @@ pub fn content(subjects: &[(String, Vec<u8>)]) -> Result<Content, RowError> {
             .flat_map(|u| &u.topics)
         {
             for lesson in &topic.lessons {
+                for stage in &lesson.stages {
+                    if let Some(q) = &stage.id
+                        && stage.kind == crate::content::model::StageType::Question
+                    {
+                        info.questions
+                            .insert(q.to_ascii_lowercase(), (q.clone(), topic.id.clone()));
+                    }
+                }
                 let Some(bit) = record.bit_index(&lesson.id.to_ascii_lowercase()) else {
                     continue;
                 };

@@ -5,7 +5,7 @@
 use sqlx::mysql::MySqlConnection;
 use sqlx::{MySql, QueryBuilder};
 
-use super::rows::{Content, PlayerRow, ProgressRow, WalletRow};
+use super::rows::{CardRow, Content, PlayerRow, ProgressRow, WalletRow};
 
 /// The versioned migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -191,6 +191,234 @@ pub async fn delete_missing(
             .await?;
     }
     Ok(())
+}
+
+/// Upserts `rows` into `srs_cards` in statements of `batch` rows.
+///
+/// # Errors
+/// The database error.
+pub async fn upsert_cards(
+    conn: &mut MySqlConnection,
+    rows: &[CardRow],
+    batch: usize,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(batch.max(1)) {
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO srs_cards (player_id, season_id, question_id, state, stability, \
+             difficulty, due, last_review, reps, lapses, subject_id, topic_id, synced_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.player_id)
+                .push_bind(&r.season_id)
+                .push_bind(&r.question_id)
+                .push_bind(r.state)
+                .push_bind(r.stability)
+                .push_bind(r.difficulty)
+                .push_bind(&r.due)
+                .push_bind(&r.last_review)
+                .push_bind(r.reps)
+                .push_bind(r.lapses)
+                .push_bind(&r.subject_id)
+                .push_bind(&r.topic_id)
+                .push("UTC_TIMESTAMP(3)");
+        });
+        qb.push(
+            " ON DUPLICATE KEY UPDATE state = VALUES(state), stability = VALUES(stability), \
+             difficulty = VALUES(difficulty), due = VALUES(due), \
+             last_review = VALUES(last_review), reps = VALUES(reps), lapses = VALUES(lapses), \
+             subject_id = VALUES(subject_id), topic_id = VALUES(topic_id), \
+             synced_at = VALUES(synced_at)",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Deletes `srs_cards` rows whose redb row is gone: `(player, season, lowercased
+/// question id)` (question ids compare case-insensitively here, as in the engine).
+///
+/// # Errors
+/// The database error.
+pub async fn delete_cards(
+    conn: &mut MySqlConnection,
+    cards: &[(String, String, String)],
+) -> Result<(), sqlx::Error> {
+    for (player, season, question) in cards {
+        sqlx::query(
+            "DELETE FROM srs_cards WHERE player_id = ? AND season_id = ? \
+             AND LOWER(question_id) = ?",
+        )
+        .bind(player)
+        .bind(season)
+        .bind(question)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Makes sure `srs_cards` has a `LIST COLUMNS(season_id)` partition for every season
+/// in `seasons` (persistence.md): each missing one is split off the default partition
+/// as `p<n>` (numbered, since season ids can exceed identifier limits once prefixed).
+/// `ALTER TABLE` commits implicitly in MariaDB: call it outside a row transaction.
+/// Returns the number of partitions added.
+///
+/// # Errors
+/// The database error.
+pub async fn ensure_partitions(
+    conn: &mut MySqlConnection,
+    seasons: &[String],
+) -> Result<usize, sqlx::Error> {
+    let existing: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT PARTITION_NAME, PARTITION_DESCRIPTION FROM information_schema.PARTITIONS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'srs_cards'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut next = existing
+        .iter()
+        .filter_map(|(name, _)| name.as_deref()?.strip_prefix('p')?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let described: Vec<String> = existing
+        .iter()
+        .filter_map(|(_, d)| d.as_deref().map(unquote))
+        .collect();
+    let mut added = 0;
+    for season in seasons {
+        if described.iter().any(|d| d == season) {
+            continue;
+        }
+        // Partition values cannot be bound parameters: quote the id as a SQL string
+        // literal (season ids are validated printable text; quotes and backslashes are
+        // escaped here all the same).
+        let literal = format!("'{}'", season.replace('\\', "\\\\").replace('\'', "''"));
+        let sql = format!(
+            "ALTER TABLE srs_cards REORGANIZE PARTITION pdefault INTO \
+             (PARTITION p{next} VALUES IN ({literal}), PARTITION pdefault DEFAULT)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await?;
+        tracing::info!(
+            season,
+            partition = next,
+            "mirror: srs_cards partition added"
+        );
+        next += 1;
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// `'2026'` → `2026` (information_schema quotes LIST COLUMNS values).
+fn unquote(description: &str) -> String {
+    let d = description.trim();
+    let d = d
+        .strip_prefix('\'')
+        .and_then(|d| d.strip_suffix('\''))
+        .unwrap_or(d);
+    d.replace("''", "'").replace("\\\\", "\\")
+}
+
+/// The mirrored `subject_progress` row of `(player, subject)` in the shape of
+/// [`ProgressRow`] (without `updated_at`, which reconciliation does not compare), if any.
+///
+/// # Errors
+/// The database error.
+pub async fn progress_row(
+    conn: &mut MySqlConnection,
+    player: &str,
+    subject: &str,
+) -> Result<Option<ProgressRow>, sqlx::Error> {
+    #[allow(clippy::type_complexity)]
+    let row: Option<(u64, u64, u64, Vec<u8>, String, Option<String>)> = sqlx::query_as(
+        "SELECT passed_lessons, total_lessons, total_xp_earned, passed_bitmap, \
+         CAST(best_hearts AS CHAR), last_lesson_completed FROM subject_progress \
+         WHERE player_id = ? AND subject_id = ?",
+    )
+    .bind(player)
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(
+        row.map(|(passed, total, xp, bitmap, hearts, last)| ProgressRow {
+            player_id: player.to_owned(),
+            subject_id: subject.to_owned(),
+            passed_lessons: passed,
+            total_lessons: total,
+            completion_percentage: 0.0,
+            total_xp_earned: xp,
+            passed_bitmap: bitmap,
+            best_hearts: hearts,
+            last_lesson_completed: last,
+            updated_at: String::new(),
+        }),
+    )
+}
+
+/// The mirrored `srs_cards` row of `(player, season, lowercased question)`, if any.
+///
+/// # Errors
+/// The database error.
+pub async fn card_row(
+    conn: &mut MySqlConnection,
+    player: &str,
+    season: &str,
+    question: &str,
+) -> Result<Option<CardRow>, sqlx::Error> {
+    #[allow(clippy::type_complexity)]
+    let row: Option<(
+        String,
+        u8,
+        f64,
+        f64,
+        String,
+        Option<String>,
+        u32,
+        u32,
+        String,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT question_id, state, stability, difficulty, CAST(due AS CHAR), \
+             CAST(last_review AS CHAR), reps, lapses, subject_id, topic_id FROM srs_cards \
+             WHERE player_id = ? AND season_id = ? AND LOWER(question_id) = ?",
+    )
+    .bind(player)
+    .bind(season)
+    .bind(question)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(
+        |(
+            question_id,
+            state,
+            stability,
+            difficulty,
+            due,
+            last_review,
+            reps,
+            lapses,
+            subject_id,
+            topic_id,
+        )| {
+            CardRow {
+                player_id: player.to_owned(),
+                season_id: season.to_owned(),
+                question_id,
+                state,
+                stability,
+                difficulty,
+                due,
+                last_review,
+                reps,
+                lapses,
+                subject_id,
+                topic_id,
+            }
+        },
+    ))
 }
 
 /// Replaces the content tables with `content` (small: one row per subject and lesson).

@@ -114,10 +114,13 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&redb::Database) -> Result<T, redb::Error> + Send + 'static,
 ) -> Result<T, Error> {
     let engine = engine.clone();
-    tokio::task::spawn_blocking(move || f(engine.inner().store.db()))
-        .await
-        .map_err(db_err)?
-        .map_err(|e| format!("redb: {e}"))
+    tokio::task::spawn_blocking(move || match engine.inner().store.db().get() {
+        Some(db) => f(&db),
+        None => Err(redb::Error::DatabaseClosed),
+    })
+    .await
+    .map_err(db_err)?
+    .map_err(|e| format!("redb: {e}"))
 }
 
 impl Worker {
@@ -133,6 +136,10 @@ impl Worker {
             .map_err(db_err)?;
             sql::MIGRATOR
                 .run_direct(None, &mut conn, false)
+                .await
+                .map_err(db_err)?;
+            let seasons = blocking(&self.engine, read::season_ids).await?;
+            sql::ensure_partitions(&mut conn, &seasons)
                 .await
                 .map_err(db_err)?;
             let position = sql::position(&mut conn).await.map_err(db_err)?;
@@ -184,7 +191,9 @@ impl Worker {
         let mut players = Vec::new();
         let mut wallets = Vec::new();
         let mut progress = Vec::new();
+        let mut cards = Vec::new();
         let mut content_changed = false;
+        let mut seasons_changed = false;
         let mut seen = std::collections::HashSet::new();
         for entry in entries {
             let key = log::row_key_of(entry);
@@ -195,20 +204,33 @@ impl Worker {
                 content_changed = true;
                 continue;
             }
+            if key == log::SEASONS {
+                seasons_changed = true;
+                continue;
+            }
             let (kind, rest) = key.split_at(key.find('\u{1f}').unwrap_or(0));
             let rest = rest.trim_start_matches('\u{1f}').to_owned();
             match kind.chars().next() {
                 Some(log::PLAYER) => players.push(rest),
                 Some(log::WALLET) => wallets.push(rest),
                 Some(log::PROGRESS) => progress.push(rest),
+                Some(log::CARD) => cards.push(rest),
                 _ => tracing::warn!(key, "unknown mirror queue key; skipped"),
             }
         }
         if content_changed {
             self.content = Some(self.load_content().await?);
         }
+        if seasons_changed {
+            // Before the row transaction: ALTER TABLE commits implicitly.
+            let seasons = blocking(&self.engine, read::season_ids).await?;
+            let conn = self.conn.as_mut().ok_or("not connected")?;
+            sql::ensure_partitions(conn, &seasons)
+                .await
+                .map_err(db_err)?;
+        }
         let batch = self.cfg.batch_rows;
-        let (rows, missing) = self.read_rows(players, wallets, progress).await?;
+        let (rows, missing) = self.read_rows(players, wallets, progress, cards).await?;
         let n = log::checkpoint_of(last);
         let content = self.content.as_ref().filter(|_| content_changed);
         let conn = self.conn.as_mut().ok_or("not connected")?;
@@ -227,6 +249,9 @@ impl Worker {
         )
         .await
         .map_err(db_err)?;
+        sql::delete_cards(&mut tx, &missing.cards)
+            .await
+            .map_err(db_err)?;
         sql::set_position(&mut tx, n, last).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(rows.len() as u64)
@@ -237,19 +262,49 @@ impl Worker {
         players: Vec<String>,
         wallets: Vec<String>,
         progress: Vec<String>,
+        cards: Vec<String>,
     ) -> Result<(Rows, Missing), Error> {
-        let (p, w, g) = blocking(&self.engine, move |db| {
+        let (p, w, g, k) = blocking(&self.engine, move |db| {
             Ok((
                 read::rows(db, Table::Players, &players)?,
                 read::rows(db, Table::Wallets, &wallets)?,
                 read::rows(db, Table::Progress, &progress)?,
+                read::rows(db, Table::Cards, &cards)?,
             ))
         })
         .await?;
         let mut rows = Rows::default();
         let mut missing = Missing::default();
         self.convert(&mut rows, &mut missing, p, w, g)?;
+        self.convert_cards(&mut rows, &mut missing, k)?;
         Ok((rows, missing))
+    }
+
+    fn convert_cards(
+        &self,
+        rows: &mut Rows,
+        missing: &mut Missing,
+        cards: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), Error> {
+        let empty = Content::new();
+        let content = self.content.as_ref().unwrap_or(&empty);
+        for (key, bytes) in cards {
+            match bytes {
+                Some(b) => rows
+                    .cards
+                    .push(rows::card(&key, &b, content).map_err(db_err)?),
+                None => {
+                    let mut parts = key.splitn(3, '\u{1f}');
+                    if let (Some(p), Some(s), Some(q)) = (parts.next(), parts.next(), parts.next())
+                    {
+                        missing
+                            .cards
+                            .push((p.to_owned(), s.to_owned(), q.to_owned()));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn convert(
@@ -311,7 +366,12 @@ impl Worker {
         }
         let chunk = self.cfg.queue_capacity;
         let mut sent = 0u64;
-        for table in [Table::Players, Table::Wallets, Table::Progress] {
+        for table in [
+            Table::Players,
+            Table::Wallets,
+            Table::Progress,
+            Table::Cards,
+        ] {
             let mut after: Option<String> = None;
             loop {
                 let a = after.clone();
@@ -336,6 +396,7 @@ impl Worker {
                     Table::Progress => {
                         self.convert(&mut rows, &mut missing, vec![], vec![], part)?
                     }
+                    Table::Cards => self.convert_cards(&mut rows, &mut missing, part)?,
                 }
                 let conn = self.conn.as_mut().ok_or("not connected")?;
                 let mut tx = conn.begin().await.map_err(db_err)?;
@@ -366,11 +427,12 @@ struct Rows {
     players: Vec<rows::PlayerRow>,
     wallets: Vec<rows::WalletRow>,
     progress: Vec<rows::ProgressRow>,
+    cards: Vec<rows::CardRow>,
 }
 
 impl Rows {
     fn len(&self) -> usize {
-        self.players.len() + self.wallets.len() + self.progress.len()
+        self.players.len() + self.wallets.len() + self.progress.len() + self.cards.len()
     }
 
     /// Upserts every row, players then wallets then progress, in `batch`-row statements.
@@ -383,6 +445,9 @@ impl Rows {
             .map_err(db_err)?;
         sql::upsert_progress(tx, &self.progress, batch)
             .await
+            .map_err(db_err)?;
+        sql::upsert_cards(tx, &self.cards, batch)
+            .await
             .map_err(db_err)
     }
 }
@@ -392,4 +457,5 @@ struct Missing {
     players: Vec<String>,
     wallets: Vec<String>,
     progress: Vec<(String, String)>,
+    cards: Vec<(String, String, String)>,
 }
