@@ -7,7 +7,7 @@
 //! The students are created by a roster import, so the setup also prints the dry run
 //! and the commit of 10,000 rows at a cheap argon2 cost: the import's own overhead
 //! (parsing, planning, one journal event, applying), without the hashing that dominates
-//! it at the configured cost (see `benches/roster.sh` for that).
+//! it at the configured cost (see `benches/roster.py` for that).
 //!
 //! Run: `cargo bench --bench auth -- --warm-up-time 1 --measurement-time 3`.
 

@@ -227,6 +227,8 @@ impl Engine {
         idem: Option<IdemAnswer>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<CommitReport, ApiError> {
+        // Degraded mode: refuse before minutes of hashing rather than after.
+        self.check_writable()?;
         let first = self.plan_off_thread(&parsed).await?;
         if !first.errors.is_empty() {
             return Err(roster_report::validation_error(&first.errors));

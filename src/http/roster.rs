@@ -89,7 +89,8 @@ fn check_csv_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         (status = 409, description = "`CONFLICT`: the same Idempotency-Key is in flight"),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: over `http.admin_body_limit_bytes`"),
         (status = 415, description = "`VALIDATION_FAILED`: the content type is not text/csv"),
-        (status = 422, description = "`VALIDATION_FAILED`: a bad `commit` value, or (commit) every problem of the roster as `/rows/{row}/{column}`; `IDEMPOTENCY_KEY_REUSED`: the key was used with another file"),
+        (status = 422, description = "`VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`: a bad `commit` value, or (commit) every problem of the roster as `/rows/{row}/{column}`; an Idempotency-Key used with another file"),
+        (status = 503, description = "`STORAGE_UNAVAILABLE`: writes are paused (degraded mode); nothing was imported"),
     )
 )]
 pub async fn import(
@@ -130,6 +131,10 @@ pub async fn import(
             Ok(report) => json(StatusCode::OK, &report),
             Err(e) => problem(ApiError::internal(e)),
         };
+    }
+    // Degraded mode answers 503 now rather than from a job.
+    if let Err(e) = engine.check_writable() {
+        return problem(e);
     }
     let Idempotent { request, guard } =
         match idempotent(&state, &caller.player.id, &uri, &headers, &bytes) {
