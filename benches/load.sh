@@ -16,6 +16,8 @@
 #   OUT [bench-results.jsonl]   JSON lines
 #   PORT [18080]  STUDENTS [1000]  CONNECTIONS [64]  DURATION [15]  WARMUP [3]
 #   DURABILITY [strict]         journal.durability
+#   ARGON2_KIB [1024]  ARGON2_ITERATIONS [1]   auth.argon2_* (the `login` scenario at the
+#                               shipped cost: ARGON2_KIB=19456 ARGON2_ITERATIONS=2)
 #   KEEP=1                      keep the temporary directory (printed)
 #
 # The server is configured for load tests: rate limits off, bench routes on, log level
@@ -57,8 +59,8 @@ snapshots_dir = "snapshots"
 [journal]
 durability = "$DURABILITY"
 [auth]
-argon2_memory_kib = 1024
-argon2_iterations = 1
+argon2_memory_kib = ${ARGON2_KIB:-1024}
+argon2_iterations = ${ARGON2_ITERATIONS:-1}
 argon2_parallelism = 1
 [rate_limits]
 enabled = false

@@ -1,6 +1,7 @@
-//! The command line (operations.md "CLI"): `serve`, `import`, `admin create`, `check`,
-//! `print-config`, `snapshot`, `restore`, `verify`, `compact`. Commands that open the data directory work on a stopped server; while
-//! a server holds it they refuse and name the admin API call to use instead.
+//! The command line (operations.md "CLI"): `serve`, `import`, `admin create`, `admin
+//! import-roster`, `check`, `print-config`, `snapshot`, `restore`, `verify`, `compact`.
+//! Commands that open the data directory work on a stopped server; while a server holds
+//! it they refuse and name the admin API call to use instead.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use crate::engine::{self, Engine, OpenError};
 use crate::persist::store::StoreError;
 use crate::players::account::Role;
 
+mod roster;
 pub mod snapshots;
 
 /// Memora: a self-hosted learning engine.
@@ -107,6 +109,16 @@ pub enum AdminAction {
         #[arg(long, value_name = "PATH")]
         password_file: Option<PathBuf>,
     },
+    /// Import students from a CSV roster (columns email, display_name, plan_id, grade,
+    /// stream, timezone, password, reset_password). Reports what each row would do;
+    /// with --commit applies every row or none and prints generated passwords once.
+    ImportRoster {
+        /// The CSV file (UTF-8, header row first).
+        file: PathBuf,
+        /// Apply the roster (default: dry run, nothing changes).
+        #[arg(long)]
+        commit: bool,
+    },
 }
 
 /// Sets up tracing from the configuration (stderr; human or JSON).
@@ -184,6 +196,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("created admin {} ({})", view.email, view.id);
                 Ok(())
             })
+        }
+        Command::Admin {
+            action: AdminAction::ImportRoster { file, commit },
+        } => {
+            init_tracing(&config);
+            runtime()?.block_on(roster::import_roster(config, &file, commit))
         }
         Command::Check => check(&config),
         Command::Snapshot { url, token_file } => {

@@ -38,6 +38,7 @@ mod mirror;
 mod observe;
 mod openapi;
 mod reconcile;
+mod roster;
 mod route_security;
 mod srs;
 mod srs_archive;

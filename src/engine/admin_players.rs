@@ -104,7 +104,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// A generated password: 16 characters from an alphabet without look-alikes (≈ 90 bits).
-fn generate_password() -> String {
+pub(super) fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();

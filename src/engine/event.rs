@@ -158,6 +158,10 @@ pub enum Event {
     ArchivePurged(Box<super::srs_archive::ArchivePurged>),
     /// A review history import: the rebuilt cards replace the imported questions' cards.
     CardsImported(Box<super::srs_import::CardsImported>),
+    // --- roster (issue 3 item 4): appended, never reorder ---
+    /// A roster import's commit: every new student and change in one event (all rows
+    /// or none), with the sessions its password changes end (engine/roster.rs).
+    RosterImported(Box<super::roster::RosterImported>),
 }
 
 /// An erasure: the player's account, devices and sessions are deleted; progress, cards

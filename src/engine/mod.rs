@@ -29,6 +29,8 @@ pub mod play;
 pub mod privacy;
 pub mod reconcile;
 pub mod reports;
+pub mod roster;
+pub mod roster_report;
 pub mod seasons;
 pub mod snapshots;
 pub mod srs_archive;
@@ -165,6 +167,8 @@ pub(crate) struct Inner {
     pub mirror: Arc<crate::persist::mirror::Feed>,
     /// Background jobs and periodic task runs (engine/jobs.rs).
     pub jobs: jobs::Jobs,
+    /// Roster dry runs remembered for their commits (engine/roster.rs).
+    pub roster_dry_runs: roster_report::DryRuns,
     /// Degraded-mode flags and cold-load limiters (engine/degraded.rs).
     pub health: degraded::Health,
     /// Audit and interaction logs waiting for the journal or a checkpoint.
@@ -232,6 +236,7 @@ impl Engine {
             groups: groups::GroupsState::default(),
             opened_at_ms: clock.now().as_millisecond(),
             jobs: jobs::Jobs::new(clock.clone()),
+            roster_dry_runs: roster_report::DryRuns::default(),
             health: degraded::Health::new(config.storage.checkpoint_failures_before_degraded),
             audit: audit::AuditState::new(audit_marks),
             builds,
@@ -497,6 +502,7 @@ impl Engine {
             // --- end audit ---
             Event::GroupPut(record) if parts.main => self.apply_group_put(record),
             Event::GroupDeleted { id } if parts.main => self.apply_group_deleted(id),
+            Event::RosterImported(roster) if parts.main => self.apply_roster(roster)?,
             // Events already covered by the checkpoint of their stream.
             _ => {}
         }

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod reports;
 pub mod reviews;
+pub mod roster;
 pub mod srs_archive;
 pub mod student;
 
@@ -242,6 +243,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(groups::routes())
         .merge(reports::routes())
         .merge(observe::routes())
+        .merge(roster::routes())
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .merge(admin_content)
         .split_for_parts();

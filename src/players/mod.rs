@@ -3,5 +3,6 @@
 
 pub mod account;
 pub mod audit;
+pub mod roster;
 pub mod streak;
 pub mod wallet;
