@@ -1,7 +1,7 @@
 //! On-disk format compatibility, second fixture (STYLE.md rule 8, persistence.md
 //! "Data-format policy"): `tests/fixtures/format-v2/data` is a data dir written after
 //! issues 3 and 6 added their journal events and redb tables (audit, groups, privacy,
-//! seasons, cards, idempotency, the card archive, the mirror queue). Every build must
+//! roster import, seasons, cards, idempotency, the card archive, the mirror queue). Every build must
 //! open it and find the same state. See `tests/fixtures/format-v2/README.md` for what
 //! it holds.
 //!
@@ -18,8 +18,8 @@
 //!    retention, a progress reset, an idempotent completion; then a progress-stream
 //!    checkpoint (several of these operations checkpoint by themselves);
 //! 3. day three: reviews with an idempotency key, more completions, an import, account,
-//!    content, season and group changes, a journal failure and its storage probe — in
-//!    the journal only.
+//!    content, season and group changes, a journal failure and its storage probe, a
+//!    roster import — in the journal only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -36,8 +36,10 @@ use memora::engine::audit::{AuditContext, scope};
 use memora::engine::audit_query::AuditFilter;
 use memora::engine::content_ops::DocKind;
 use memora::engine::groups::{GroupPatch, NewGroup};
-use memora::engine::idempotency::{IdemRequest, Replied};
+use memora::engine::idempotency::{Begin, IdemRequest, Replied};
 use memora::engine::privacy::ResetBody;
+use memora::engine::roster::{IdemAnswer, file_sha};
+use memora::engine::roster_report::CommitReport;
 use memora::engine::seasons::{NewSeason, SeasonPatch};
 use memora::engine::srs_ops::Answer;
 use memora::engine::srs_retention::PurgeRequest;
@@ -62,9 +64,12 @@ const ERASED: &str = "erased@format2.test";
 const OTHER: &str = "other@format2.test";
 /// A student created in the journal-only part.
 const LATE: &str = "late@format2.test";
+/// A student created by the roster import.
+const ROSTERED: &str = "roster@format2.test";
 const STUDENT_DEVICE: &str = "2b9c6f0e-5d41-4a57-8c3e-71f0a9d2e6b4";
 const ERASED_DEVICE: &str = "8e0d4c7a-1f23-4b9e-a6d5-3c2b1a0f9e87";
 const OTHER_DEVICE: &str = "c4a1e9b2-7d36-4f08-9b5c-e2d7f1a03c69";
+const ROSTERED_DEVICE: &str = "5f3b8d21-9a0c-4e6f-b7d4-2c1e8a9f0b35";
 /// The client address of every request the generator makes.
 const CLIENT_IP: &str = "203.0.113.20";
 
@@ -108,6 +113,12 @@ bas-q-025,3,2026-01-25T12:00:00Z,5000
 /// The idempotent review submission of part 3 (key and exact body bytes).
 const REVIEW_KEY: &str = "format-v2-review-1";
 const REVIEW_BODY: &str = r#"{"responses":[{"question_id":"bas-q-003","rating":3},{"question_id":"bas-q-004","rating":1}],"combo":1}"#;
+/// The roster import of part 3 (`RosterImported`): a new student, a change of another.
+const ROSTER: &str = "email,display_name,plan_id,grade,timezone,password
+roster@format2.test,Roster Student,format2,10,UTC,format-v2-password
+late@format2.test,Late Student (roster),format2,12,UTC,
+";
+const ROSTER_KEY: &str = "format-v2-roster-1";
 /// The idempotent completion of part 2.
 const COMPLETE_KEY: &str = "format-v2-complete-6";
 const COMPLETE_BODY: &str = r#"{"hearts":4,"answers":[{"question_id":"bas-q-006","rating":4}]}"#;
@@ -651,7 +662,8 @@ async fn part_two(g: &Generator) {
 }
 
 /// Day three, journal only: reviews with an idempotency key, completions, an import,
-/// account, content, season and group changes, a journal failure and its probe.
+/// account, content, season and group changes, a journal failure and its probe, a
+/// roster import.
 async fn part_three(g: &Generator) {
     let e = &g.engine;
     g.clock.set(ts("2026-03-04T12:00:00Z"));
@@ -826,7 +838,42 @@ async fn part_three(g: &Generator) {
     })
     .await
     .expect("groups");
+
+    // A roster import: one `RosterImported` event, with the stored answer of its
+    // idempotency key (the admin's).
+    request("POST /api/v1/admin/players/import", None, async {
+        let by = admin.caller(e);
+        let parsed = Arc::new(e.roster_validate(ROSTER.as_bytes())?);
+        let idem = IdemAnswer {
+            request: roster_request(),
+            answer: Box::new(|report: &CommitReport| {
+                let body = serde_json::to_vec(&report.redacted()).expect("report JSON");
+                (202, body)
+            }),
+        };
+        e.roster_commit(
+            parsed,
+            file_sha(ROSTER.as_bytes()),
+            &by.player.id,
+            Some(idem),
+            &|_| {},
+        )
+        .await
+    })
+    .await
+    .expect("roster import");
     e.flush_audit().await.expect("flush audit");
+}
+
+/// The idempotent roster request of part 3.
+fn roster_request() -> IdemRequest {
+    IdemRequest::new(
+        "POST",
+        "/api/v1/admin/players/import",
+        ROSTER_KEY,
+        ROSTER.as_bytes(),
+    )
+    .expect("idempotency key")
 }
 
 /// Every record of the journal in `data_dir`, decoded.
@@ -892,6 +939,7 @@ const VARIANTS: &[&str] = &[
     "ArchiveFlagged",
     "ArchivePurged",
     "CardsImported",
+    "RosterImported",
 ];
 
 /// Rows of every redb table, by name.
@@ -1182,6 +1230,15 @@ async fn engine_state(engine: &Engine, files: &FileFacts) -> Value {
     let erased_login = engine
         .login(ERASED, PASSWORD, Some(ERASED_DEVICE), None)
         .await;
+    let late = engine.player_by_email(LATE).expect("late student");
+    let rostered = engine.player_by_email(ROSTERED).expect("roster student");
+    let rostered_login = engine
+        .login(ROSTERED, PASSWORD, Some(ROSTERED_DEVICE), None)
+        .await
+        .map_or_else(
+            |e| memora::engine::audit::code_name(e.code),
+            |_| "ok".to_owned(),
+        );
     let catalog = engine.catalog();
     let mut players: Vec<String> = engine
         .list_players(&memora::engine::privacy::PlayerFilter {
@@ -1222,6 +1279,11 @@ async fn engine_state(engine: &Engine, files: &FileFacts) -> Value {
             "export": erased_export.err().map(|e| memora::engine::audit::code_name(e.code)),
             "login": erased_login.err().map(|e| memora::engine::audit::code_name(e.code)),
             "audit_records_anonymised": anonymised,
+        },
+        "roster": {
+            "late": [late.display_name, late.grade, late.must_change_password],
+            "created": [rostered.display_name, rostered.plan_id, rostered.grade, rostered.timezone],
+            "login": rostered_login,
         },
         "archive_status": status,
         "audit": {"total": total, "with_client_ip": with_ip, "by_kind": by_kind},
@@ -1284,6 +1346,18 @@ async fn check_replays(engine: &Engine) {
         .await
         .expect("replayed completion");
     let completion = stored(completion, "completion");
+    let admin = player_id(engine, ADMIN);
+    let roster = match engine
+        .idempotency_begin(&admin, &roster_request())
+        .expect("roster replay")
+    {
+        Begin::Stored { status, body } => {
+            let body: Value = serde_json::from_slice(&body).expect("stored JSON");
+            json!({"status": status, "commit": body["commit"], "summary": body["summary"],
+                   "passwords_redacted": body["passwords_redacted"]})
+        }
+        Begin::Proceed(_) => panic!("the stored roster answer was not replayed"),
+    };
     assert_eq!(
         engine.journal_stats().durable_seq,
         before,
@@ -1291,7 +1365,7 @@ async fn check_replays(engine: &Engine) {
     );
     assert_json(
         "the stored answers",
-        &json!({"review": review, "completion": completion}),
+        &json!({"review": review, "completion": completion, "roster": roster}),
         &known_replays(),
     );
 }
@@ -1355,6 +1429,18 @@ fn known_replays() -> Value {
           },
           "srs_skipped": false
         }
+      },
+      "roster": {
+        "status": 202,
+        "commit": true,
+        "summary": {
+          "rows": 2,
+          "create": 1,
+          "update": 1,
+          "unchanged": 0,
+          "error_rows": 0
+        },
+        "passwords_redacted": true
       }
     })
 }
@@ -1439,7 +1525,7 @@ async fn assert_known_state(data_dir: &Path) {
 /// What the files hold (see [`check_files`]).
 fn known_files() -> Value {
     json!({
-      "journal_records": 71,
+      "journal_records": 72,
       "progress_seq": 48,
       "wallet_seq": 33,
       "erased_at_seq": 45,
@@ -1654,6 +1740,20 @@ fn known_state() -> Value {
         "login": "INVALID_CREDENTIALS",
         "audit_records_anonymised": 6
       },
+      "roster": {
+        "late": [
+          "Late Student (roster)",
+          "12",
+          false
+        ],
+        "created": [
+          "Roster Student",
+          "format2",
+          "10",
+          "UTC"
+        ],
+        "login": "ok"
+      },
       "archive_status": {
         "2024": {
           "active": false,
@@ -1685,10 +1785,10 @@ fn known_state() -> Value {
         }
       },
       "audit": {
-        "total": 56,
-        "with_client_ip": 28,
+        "total": 59,
+        "with_client_ip": 31,
         "by_kind": {
-          "admin_action": 20,
+          "admin_action": 23,
           "device_added": 3,
           "lesson_attempt": 12,
           "login_failed": 2,
@@ -1721,6 +1821,7 @@ fn known_state() -> Value {
         "admin@format2.test",
         "late@format2.test",
         "other@format2.test",
+        "roster@format2.test",
         "student@format2.test",
         "teacher@format2.test"
       ],
@@ -1749,8 +1850,8 @@ fn known_state() -> Value {
         "format2"
       ],
       "recovery": {
-        "replayed": 38,
-        "last_seq": 71,
+        "replayed": 39,
+        "last_seq": 72,
         "truncated_tail_bytes": 0
       }
     })
