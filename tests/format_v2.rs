@@ -1,19 +1,20 @@
 //! On-disk format compatibility, second fixture (STYLE.md rule 8, persistence.md
 //! "Data-format policy"): `tests/fixtures/format-v2/data` is a data dir written after
 //! issues 3 and 6 added their journal events and redb tables (audit, groups, privacy,
-//! roster import, seasons, cards, idempotency, the card archive, the mirror queue). Every build must
-//! open it and find the same state. See `tests/fixtures/format-v2/README.md` for what
-//! it holds.
+//! roster import, seasons, cards, idempotency, the card archive, the mirror queue).
+//! Every build must open it and find the same state. See
+//! `tests/fixtures/format-v2/README.md` for what it holds.
 //!
 //! The generator below also runs as a test (into a temporary directory, then the same
 //! checks); `MEMORA_TEST_WRITE_FORMAT_V2_FIXTURE=1` makes it rewrite the committed
-//! fixture — only ever for a new format version, in a new folder (`format-v3/`).
+//! fixture. Never do that once it is committed: a new format version gets a new folder
+//! (`format-v3/`) and generator, and this fixture keeps opening.
 //!
 //! The fixture has three parts, so that opening it exercises both the redb tables and
 //! replay:
 //! 1. day one: content, players, seasons, completions with answers, an import, groups,
 //!    admin actions; then a checkpoint of **both** streams (the wallet checkpoint stays
-//!    there, so every later record is decoded and replayed on open);
+//!    there, so every later record is decoded on open and its wallet part replayed);
 //! 2. day one to three: archives, retention flagging, a purge, an erasure, the audit
 //!    retention, a progress reset, an idempotent completion; then a progress-stream
 //!    checkpoint (several of these operations checkpoint by themselves);
