@@ -577,10 +577,19 @@ impl Engine {
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| self.dummy_hash());
         let password = password.to_owned();
-        let ok =
-            tokio::task::spawn_blocking(move || account::verify_password(&password, &stored_hash))
-                .await
-                .map_err(ApiError::internal)?;
+        // A generated password's hash is cheaper (`PasswordCost::for_generated`): check
+        // against the full-cost dummy too, so the time says nothing about the account.
+        let pad =
+            account::is_cheaper_than(&stored_hash, self.password_cost()).then(|| self.dummy_hash());
+        let ok = tokio::task::spawn_blocking(move || {
+            let ok = account::verify_password(&password, &stored_hash);
+            if let Some(dummy) = pad {
+                let _ = account::verify_password(&password, &dummy);
+            }
+            ok
+        })
+        .await
+        .map_err(ApiError::internal)?;
         let invalid = || ApiError::new(Code::InvalidCredentials, "Invalid email or password");
         let player = match player {
             Some(p) if ok && !p.disabled => p,

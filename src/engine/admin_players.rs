@@ -515,7 +515,7 @@ impl Engine {
             return Err(not_found(player_id));
         }
         let password = generate_password();
-        let cost = self.password_cost();
+        let cost = self.password_cost().for_generated();
         let clear = password.clone();
         let hash = tokio::task::spawn_blocking(move || account::hash_password(&clear, cost))
             .await

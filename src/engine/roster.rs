@@ -533,6 +533,11 @@ impl Engine {
                 chunk
                     .into_par_iter()
                     .map(|(row, clear, generated)| {
+                        let cost = if generated {
+                            cost.for_generated()
+                        } else {
+                            cost
+                        };
                         let hash = account::hash_password(&clear, cost)?;
                         Ok((
                             row,

@@ -190,6 +190,36 @@ pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, Passw
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+impl PasswordCost {
+    /// The cost for a password the server *generated* (roster imports, admin resets):
+    /// at most 1 MiB and one pass, never more than `self`. A generated password is 16
+    /// characters drawn uniformly from 55 (≈ 92 bits), which no offline guessing can
+    /// exhaust whatever the hash's speed; the memory-hard cost exists to slow the
+    /// guessing of *human-chosen* passwords (OWASP Password Storage Cheat Sheet). It
+    /// must be changed at the first login (`must_change_password`), and the chosen one
+    /// gets the configured cost. This is what lets 10,000 roster rows import in
+    /// seconds on a small server. Logins pad the check of such a hash to the full cost
+    /// ([`is_cheaper_than`]), so its speed tells nothing about the account.
+    pub fn for_generated(self) -> PasswordCost {
+        PasswordCost {
+            memory_kib: self.memory_kib.min(1024),
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Whether the stored PHC hash `phc` was made with less memory or fewer passes than
+/// `cost` (a generated password's hash): the login then also runs a full-cost check so
+/// the answer takes as long as for any other account. False for a malformed hash.
+pub fn is_cheaper_than(phc: &str, cost: PasswordCost) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let param = |name: &str| hash.params.get_decimal(name).unwrap_or(u32::MAX);
+    param("m") < cost.memory_kib || param("t") < cost.iterations
+}
+
 /// Checks a password against a stored PHC hash (the hash carries its own cost).
 /// A malformed stored hash verifies as false.
 pub fn verify_password(password: &str, phc: &str) -> bool {
@@ -219,6 +249,27 @@ mod tests {
         assert!(!verify_password("correct horsf", &hash));
         assert!(!verify_password("correct horse", "not a hash"));
         assert_eq!(hash_password("short", CHEAP), Err(PasswordError::Weak));
+    }
+
+    #[test]
+    fn generated_passwords_get_a_cheaper_hash_that_is_recognised() {
+        let full = PasswordCost {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        };
+        let cheap = full.for_generated();
+        assert_eq!((cheap.memory_kib, cheap.iterations), (1024, 1));
+        assert_eq!(
+            CHEAP.for_generated().memory_kib,
+            64,
+            "never above the configured"
+        );
+        let hash = hash_password("Generated-Pass-16", cheap).expect("hash");
+        assert!(verify_password("Generated-Pass-16", &hash));
+        assert!(is_cheaper_than(&hash, full));
+        assert!(!is_cheaper_than(&hash, cheap));
+        assert!(!is_cheaper_than("not a hash", full));
     }
 
     #[test]
