@@ -4,6 +4,11 @@
 //! format change either stays readable or migrates. The generator below also runs as a
 //! test; `MEMORA_TEST_WRITE_FORMAT_FIXTURE=1` makes it rewrite the committed fixture
 //! (only do that for a new format version, in a new folder).
+//!
+//! v1 has no SRS, audit, group or archive data: `tests/format_v2.rs` keeps the second
+//! fixture, `tests/fixtures/format-v2/data`, which holds every journal event variant and
+//! every redb table added since (issues 3 and 6), in the same style. A later format gets
+//! its own `format-vN/` folder and module next to these two.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -19,6 +19,7 @@ mod architecture;
 mod load;
 
 mod format;
+mod format_v2;
 
 mod cdn;
 
