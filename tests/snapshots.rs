@@ -427,11 +427,15 @@ async fn damaged_truncated_and_newer_files_are_refused_and_change_nothing() {
     });
 
     let before = tree_digest(&setup.data);
+    let newer_store_message = format!(
+        "storage format {} is newer",
+        memora::persist::store::STORE_FORMAT + 1
+    );
     let cases: [(&Path, &str); 5] = [
         (&flipped, "SHA-256 does not match"),
         (&truncated, "truncated"),
         (&newer_container, "snapshot format 2 is newer"),
-        (&newer_store, "storage format 2 is newer"),
+        (&newer_store, &newer_store_message),
         (&not_a_snapshot, "not a Memora snapshot"),
     ];
     for (path, message) in cases {

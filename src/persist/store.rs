@@ -11,9 +11,16 @@ use redb::{
     ReadableTableMetadata, TableDefinition,
 };
 
-/// Format version of the redb layout (tables and key shapes). Bumped on layout changes;
-/// a newer binary migrates older files on open, an older one refuses newer files.
-pub const STORE_FORMAT: u64 = 1;
+/// Format version of the redb layout (tables and key shapes) and of the journal's event
+/// set. Bumped on layout changes and when events are added; a newer binary migrates
+/// older files on open, an older one refuses newer files (persistence.md "Data-format
+/// policy") — before it reads a journal whose events it would not know.
+///
+/// - 1: the first release (content, accounts, progress, wallets).
+/// - 2: SRS seasons, cards and idempotency records, audit, groups, the SRS archive, the
+///   mirror queue, and their events. Migration from 1: the new tables are created
+///   empty (and `card_counts` built), nothing else changes.
+pub const STORE_FORMAT: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
@@ -288,7 +295,16 @@ impl Store {
                         found: f,
                     });
                 }
-                // Older formats would be migrated here; format 1 is the first.
+                // Format 1 → 2: the tables of format 2 are created just below.
+                Some(f) if f < STORE_FORMAT => {
+                    tracing::info!(
+                        path = %self.path.display(),
+                        from = f,
+                        to = STORE_FORMAT,
+                        "migrating the storage format"
+                    );
+                    meta.insert(KEY_FORMAT, STORE_FORMAT).map_err(redb_err)?;
+                }
                 Some(_) => {}
             }
             txn.open_table(SUBJECTS).map_err(redb_err)?;
@@ -847,5 +863,30 @@ mod tests {
         }
         let err = Store::open(&path).expect_err("newer format must be refused");
         assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+    }
+
+    #[test]
+    fn older_format_is_migrated_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("memora.redb");
+        {
+            let store = Store::open(&path).expect("open");
+            let txn = store.db.begin_write().expect("txn");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(KEY_FORMAT, 1)
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let store = Store::open(&path).expect("format 1 opens");
+        let txn = store.db.begin_read().expect("txn");
+        let found = txn
+            .open_table(META)
+            .expect("meta")
+            .get(KEY_FORMAT)
+            .expect("get")
+            .map(|v| v.value());
+        assert_eq!(found, Some(STORE_FORMAT));
+        assert_eq!(STORE_FORMAT, 2);
     }
 }
