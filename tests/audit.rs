@@ -778,6 +778,21 @@ async fn export_then_erase_a_student() {
         ),
         (&json!(true), &json!(1), &json!(1), &json!(1))
     );
+    // The journal's segments holding the student's records (the email in the account
+    // event, their attempts) are gone from disk after the next checkpoint of both
+    // streams (the wallet checkpoint, ≤ 15 min), not only when the segment fills.
+    ok(api, Method::POST, "/api/v1/admin/checkpoint", &admin, None).await;
+    let mut journal = Vec::new();
+    for entry in std::fs::read_dir(app.data_dir().join("journal")).expect("journal dir") {
+        journal.extend(std::fs::read(entry.expect("entry").path()).expect("segment"));
+    }
+    for secret in [STUDENT.as_bytes(), s.player_id.as_bytes()] {
+        assert!(
+            !journal.windows(secret.len()).any(|w| w == secret),
+            "the journal still holds {}",
+            String::from_utf8_lossy(secret)
+        );
+    }
     let gone = |app: &TestApp, admin: Session, token: Session| {
         let api = app.api.clone();
         let player_path = player_path.clone();

@@ -1526,8 +1526,8 @@ async fn assert_known_state(data_dir: &Path) {
 /// What the files hold (see [`check_files`]).
 fn known_files() -> Value {
     json!({
-      "journal_records": 72,
-      "progress_seq": 48,
+      "journal_records": 73,
+      "progress_seq": 49,
       "wallet_seq": 33,
       "erased_at_seq": 45,
       "table_rows": {
@@ -1851,8 +1851,8 @@ fn known_state() -> Value {
         "format2"
       ],
       "recovery": {
-        "replayed": 39,
-        "last_seq": 72,
+        "replayed": 40,
+        "last_seq": 73,
         "truncated_tail_bytes": 0
       }
     })

@@ -378,13 +378,7 @@ impl Engine {
         .await?;
         drop(_order);
         drop(_admin);
-        let engine = self.clone();
-        match tokio::task::spawn_blocking(move || engine.checkpoint(true, false)).await {
-            Ok(Ok(_)) => {}
-            // The journal holds the erasure; a later checkpoint carries it out.
-            Ok(Err(e)) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
-            Err(e) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
-        }
+        self.purge_journal_after_erasure().await;
         Ok(ErasedView {
             player_id: player_id.to_owned(),
             erased: true,
@@ -393,6 +387,30 @@ impl Engine {
             subjects_anonymised,
             cards_anonymised,
         })
+    }
+
+    /// Carries an erasure out on disk: the journal's active segment still holds the
+    /// player's records (their email in account events, their attempts), and checkpoints
+    /// delete only *closed* segments, so it could keep them until it fills (64 MiB). So:
+    /// roll to a new segment and write one record into it (a storage probe event, which
+    /// changes nothing), then checkpoint the progress stream. The closed segments go at
+    /// the next checkpoint that covers both streams — the wallet checkpoint, within
+    /// `checkpoint.wallet_interval_secs` (15 min by default). Failures are logged: the
+    /// journal holds the erasure, and later checkpoints carry it out.
+    async fn purge_journal_after_erasure(&self) {
+        self.inner().journal.request_roll();
+        let marker = Event::StorageProbe {
+            at_ms: self.now().as_millisecond(),
+        };
+        if let Err(e) = self.commit_and_apply(marker).await {
+            tracing::warn!(error = %e.detail, "journal roll after an erasure failed");
+        }
+        let engine = self.clone();
+        match tokio::task::spawn_blocking(move || engine.checkpoint(true, false)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
+            Err(e) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
+        }
     }
 
     /// Resets a student's progress in one subject (passed lessons, best hearts, subject

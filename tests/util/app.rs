@@ -154,6 +154,11 @@ impl TestApp {
         self.boot(false).await;
     }
 
+    /// The data directory (redb file and journal).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The running engine.
     pub fn engine(&self) -> &Engine {
         self.engine.as_ref().expect("engine running")

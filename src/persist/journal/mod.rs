@@ -153,6 +153,8 @@ pub(crate) struct Shared {
     meta: Mutex<Meta>,
     healthy: AtomicBool,
     closed: AtomicBool,
+    /// [`Journal::request_roll`] was called: the next batch starts a new segment.
+    roll_requested: AtomicBool,
 }
 
 struct Inner {
@@ -310,6 +312,7 @@ impl Journal {
                 recent_fsyncs: recent::RecentFsyncs::default(),
             }),
             healthy: AtomicBool::new(true),
+            roll_requested: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
         let (tx, rx) = channel::unbounded();
@@ -433,6 +436,17 @@ impl Journal {
                 .map_err(|e| JournalError::Io(e.to_string()))?;
         }
         Ok(doomed.len())
+    }
+
+    /// Makes the next written batch start a new segment, so that every record written
+    /// so far sits in segments a checkpoint can then delete ([`Journal::truncate_through`]
+    /// never deletes the active segment). Used by a player's erasure (players.md
+    /// "Privacy"): their email and records must not outlive it in the active segment.
+    pub fn request_roll(&self) {
+        self.inner
+            .shared
+            .roll_requested
+            .store(true, Ordering::SeqCst);
     }
 
     /// A snapshot of the counters.

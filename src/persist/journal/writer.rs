@@ -192,6 +192,10 @@ impl Writer {
             }
         }
         let would_be = self.len + self.buf.len() as u64;
+        if self.shared.roll_requested.swap(false, Ordering::SeqCst) && self.len > HEADER_LEN as u64
+        {
+            self.must_roll = true;
+        }
         if self.must_roll || (self.len > HEADER_LEN as u64 && would_be > self.segment_bytes) {
             self.roll(first)?;
         }
