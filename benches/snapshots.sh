@@ -15,10 +15,19 @@
 #    POST /api/v1/admin/snapshots for the whole run. JSON lines (load.sh's shape) to
 #    $OUT; each snapshot job's result to $OUT_JOBS.
 #
+#    With MIRROR_URL (a MariaDB server URL without database, e.g.
+#    mysql://root@127.0.0.1:3306), the server mirrors to a database that does not exist
+#    during "mixed" (the mirror retries every 0.5 s) and is created, empty, at the start
+#    of "mixed+snapshot+mirror": the mirror then migrates it and copies every row (a
+#    full resynchronization: the worst catch-up) while the snapshots and the load run.
+#    The database is dropped after each run; the engine report's `mirror` part after
+#    each step goes to $OUT_MIRROR.
+#
 # Environment: BIN [target/release], POPULATE [target/release/examples/populate],
 # DATA [data/fcc-2018], PLAN [fcc-2018], LESSONS [5], PORT [18082], CONNECTIONS [64],
 # DURATION [20], WARMUP [3], OUT [snapshots-load.jsonl],
-# OUT_OFFLINE [snapshots-offline.jsonl], OUT_JOBS [snapshots-jobs.jsonl], KEEP=1.
+# OUT_OFFLINE [snapshots-offline.jsonl], OUT_JOBS [snapshots-jobs.jsonl],
+# MIRROR_URL [none], OUT_MIRROR [snapshots-mirror.jsonl], KEEP=1.
 set -euo pipefail
 
 STUDENTS=${1:-100000}
@@ -35,12 +44,26 @@ WARMUP=${WARMUP:-3}
 OUT=${OUT:-snapshots-load.jsonl}
 OUT_OFFLINE=${OUT_OFFLINE:-snapshots-offline.jsonl}
 OUT_JOBS=${OUT_JOBS:-snapshots-jobs.jsonl}
+MIRROR_URL=${MIRROR_URL:-}
+OUT_MIRROR=${OUT_MIRROR:-snapshots-mirror.jsonl}
+mirror_db=memora_bench_$$
+mirror_sql() { # mirror_sql STATEMENT (through the mariadb client, to MIRROR_URL's server)
+    python3 - "$MIRROR_URL" "$1" <<'PY'
+import subprocess, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+args = ["mariadb", "-h", u.hostname or "127.0.0.1", "-P", str(u.port or 3306), "-u", u.username or "root"]
+if u.password:
+    args.append("-p" + u.password)
+subprocess.run(args + ["-e", sys.argv[2]], check=True)
+PY
+}
 
 dir=$(mktemp -d /tmp/memora-snapshots.XXXXXX)
 server_pid=
 loop_pid=
 cleanup() {
     [[ -n $loop_pid ]] && kill "$loop_pid" 2>/dev/null || true
+    if [[ -n $MIRROR_URL ]]; then mirror_sql "DROP DATABASE IF EXISTS $mirror_db" || true; fi
     if [[ -n $server_pid ]]; then
         kill -TERM "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -68,6 +91,10 @@ enabled = false
 [log]
 level = "warn"
 EOF
+    if [[ -n $MIRROR_URL ]]; then
+        printf '[mirror]\nurl = "%s/%s"\nbackoff_initial_ms = 100\nbackoff_max_ms = 500\n' \
+            "$MIRROR_URL" "$mirror_db" >>"$dir/$1.toml"
+    fi
 }
 config memora data
 config restored restored
@@ -159,13 +186,26 @@ v.update(run=int(sys.argv[1]), step=sys.argv[2], durability="strict",
 print(json.dumps(v))' "$1" "$2" "$user" "$sys" "$before" "$after" >>"$OUT"
 }
 
+mirror_report() { # mirror_report RUN STEP
+    [[ -n $MIRROR_URL ]] || return 0
+    curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT/api/v1/admin/engine" |
+        python3 -c 'import json, sys; v = json.load(sys.stdin); print(json.dumps({"run": int(sys.argv[1]), "step": sys.argv[2], "mirror": v.get("mirror")}))' \
+            "$1" "$2" >>"$OUT_MIRROR"
+}
+
+step=mixed+snapshot
+if [[ -n $MIRROR_URL ]]; then step=mixed+snapshot+mirror; fi
 for run in $(seq "$RUNS"); do
     measure "$run" mixed
+    mirror_report "$run" mixed
     rm -f "$dir/stop"
+    if [[ -n $MIRROR_URL ]]; then mirror_sql "CREATE DATABASE $mirror_db"; fi
     snapshot_loop &
     loop_pid=$!
-    measure "$run" mixed+snapshot
+    measure "$run" "$step"
+    mirror_report "$run" "$step"
     touch "$dir/stop"
     wait "$loop_pid" || true
     loop_pid=
+    if [[ -n $MIRROR_URL ]]; then mirror_sql "DROP DATABASE $mirror_db"; fi
 done
