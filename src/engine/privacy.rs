@@ -377,8 +377,11 @@ impl Engine {
         )
         .await?;
         drop(_order);
-        drop(_admin);
+        // The admin lock is held until the erasure is checkpointed: an SRS archive batch
+        // (which takes it too) reads students not in memory from redb, and must not see
+        // the erased player's cards there and archive them under the erased id.
         self.purge_journal_after_erasure().await;
+        drop(_admin);
         Ok(ErasedView {
             player_id: player_id.to_owned(),
             erased: true,

@@ -283,6 +283,10 @@ impl Engine {
         audit: &mut Option<AuditRecord>,
     ) -> Result<u64, ApiError> {
         let inner = self.inner();
+        // Ordered with erasures (which hold this lock until checkpointed): a batch sees a
+        // player either before the erasure (its cards are then archived and re-keyed with
+        // the erasure) or after it (no cards under the erased id, in memory or redb).
+        let _admin = inner.admin_write.lock().await;
         let mut hot = Vec::new();
         let mut cold: Vec<String> = Vec::new();
         for p in players {
