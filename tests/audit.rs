@@ -11,39 +11,13 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::util::api::{Api, CallError, Session};
+use crate::util::api::{Api, CallError, Session, call, ok};
 use crate::util::app::{PASSWORD, TestApp};
 
 const STUDENT: &str = "ana@test.memora";
 
 fn uuid(n: u8) -> String {
     format!("00000000-0000-4000-8000-0000000000{n:02x}")
-}
-
-/// `(status, code)` of a call: `(2xx, "")` on success.
-fn outcome(r: Result<(u16, Value), CallError>) -> (u16, String) {
-    match r {
-        Ok((status, _)) => (status, String::new()),
-        Err(CallError::Status { status, code, .. }) => (status, code),
-        Err(e) => panic!("transport error: {e}"),
-    }
-}
-
-async fn call(
-    api: &Api,
-    m: Method,
-    path: &str,
-    s: Option<&Session>,
-    body: Option<Value>,
-) -> (u16, String) {
-    outcome(api.call(m, path, s, body.as_ref()).await)
-}
-
-async fn ok(api: &Api, m: Method, path: &str, s: &Session, body: Option<Value>) -> Value {
-    match api.call(m.clone(), path, Some(s), body.as_ref()).await {
-        Ok((_, v)) => v,
-        Err(e) => panic!("{m} {path}: {e}"),
-    }
 }
 
 /// `GET /api/v1/admin/audit?{query}`.

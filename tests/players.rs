@@ -9,37 +9,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::block_in_place;
 
-use crate::util::api::{Api, CallError, Session};
+use crate::util::api::{Api, CallError, Session, call, ok, outcome};
 use crate::util::app::{ADMIN, PASSWORD, TestApp};
 use crate::util::{Server, device_id_for};
 
 const STUDENT: &str = "ana@test.memora";
-
-/// `(status, code)` of a call: `(2xx, "")` on success.
-fn outcome(r: Result<(u16, Value), CallError>) -> (u16, String) {
-    match r {
-        Ok((status, _)) => (status, String::new()),
-        Err(CallError::Status { status, code, .. }) => (status, code),
-        Err(e) => panic!("transport error: {e}"),
-    }
-}
-
-async fn call(
-    api: &Api,
-    m: Method,
-    path: &str,
-    s: Option<&Session>,
-    body: Option<Value>,
-) -> (u16, String) {
-    outcome(api.call(m, path, s, body.as_ref()).await)
-}
-
-async fn ok(api: &Api, m: Method, path: &str, s: &Session, body: Option<Value>) -> Value {
-    match api.call(m.clone(), path, Some(s), body.as_ref()).await {
-        Ok((_, v)) => v,
-        Err(e) => panic!("{m} {path}: {e}"),
-    }
-}
 
 fn on_device(s: &Session, device: &str) -> Session {
     Session {

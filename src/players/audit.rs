@@ -124,7 +124,8 @@ pub struct AuditRecord {
 /// boundary), so a hostile request cannot make records large.
 pub const MAX_FIELD_CHARS: usize = 200;
 
-fn cut(value: &str) -> String {
+/// `value` cut to [`MAX_FIELD_CHARS`] characters (on a character boundary).
+pub(crate) fn cut(value: &str) -> String {
     match value.char_indices().nth(MAX_FIELD_CHARS) {
         Some((end, _)) => value[..end].to_owned(),
         None => value.to_owned(),

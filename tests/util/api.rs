@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// Why a call did not give a 2xx answer.
@@ -301,4 +302,32 @@ pub fn str_field(v: &Value, key: &str) -> String {
 /// An integer field of a JSON object, or 0.
 pub fn i64_field(v: &Value, key: &str) -> i64 {
     v.get(key).and_then(Value::as_i64).unwrap_or_default()
+}
+
+/// `(status, code)` of a call: `(2xx, "")` on success.
+pub fn outcome(r: Result<(u16, Value), CallError>) -> (u16, String) {
+    match r {
+        Ok((status, _)) => (status, String::new()),
+        Err(CallError::Status { status, code, .. }) => (status, code),
+        Err(e) => panic!("transport error: {e}"),
+    }
+}
+
+/// `(status, code)` of a call (see [`outcome`]).
+pub async fn call(
+    api: &Api,
+    m: Method,
+    path: &str,
+    s: Option<&Session>,
+    body: Option<Value>,
+) -> (u16, String) {
+    outcome(api.call(m, path, s, body.as_ref()).await)
+}
+
+/// The JSON body of a call that must succeed (panics with the method and path).
+pub async fn ok(api: &Api, m: Method, path: &str, s: &Session, body: Option<Value>) -> Value {
+    match api.call(m.clone(), path, Some(s), body.as_ref()).await {
+        Ok((_, v)) => v,
+        Err(e) => panic!("{m} {path}: {e}"),
+    }
 }

@@ -91,24 +91,13 @@ pub fn card_key(player: &str, season: &str, question: &str) -> String {
 
 /// Queue key of an audit record, by its redb key (`persist::audit` time key).
 pub fn audit_key(time_key: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(34);
-    out.push(AUDIT);
-    out.push('\u{1f}');
-    for b in time_key {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!("{AUDIT}\u{1f}{}", hex::encode(time_key))
 }
 
 /// The audit time key of the rest of an audit queue key (after `a␟`).
 pub fn parse_audit_key(hex: &str) -> Option<[u8; 16]> {
-    if hex.len() != 32 || !hex.is_ascii() {
-        return None;
-    }
     let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(hex, &mut out).ok()?;
     Some(out)
 }
 

@@ -419,16 +419,6 @@ pub struct AuditRow {
     pub detail: String,
 }
 
-/// Longest text of one audit column (characters), matching `migrations/0002`.
-const AUDIT_TEXT_CHARS: usize = 200;
-
-fn audit_text(value: &str) -> String {
-    match value.char_indices().nth(AUDIT_TEXT_CHARS) {
-        Some((end, _)) => value[..end].to_owned(),
-        None => value.to_owned(),
-    }
-}
-
 /// The mirror row of the audit record stored under `time_key`.
 pub fn audit(time_key: &[u8; 16], record: &crate::players::audit::AuditRecord) -> AuditRow {
     let id = crate::players::audit::split_time_key(time_key).map_or(0, |(_, id)| id);
@@ -437,7 +427,9 @@ pub fn audit(time_key: &[u8; 16], record: &crate::players::audit::AuditRecord) -
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
-    let text = |v: &Option<String>| v.as_deref().map(audit_text);
+    use crate::players::audit::cut;
+    // Columns hold at most 200 characters (`migrations/0002`), the records' own limit.
+    let text = |v: &Option<String>| v.as_deref().map(cut);
     AuditRow {
         id,
         interaction: record.kind.is_interaction(),
@@ -448,7 +440,7 @@ pub fn audit(time_key: &[u8; 16], record: &crate::players::audit::AuditRecord) -
         device_id: text(&record.device_id),
         client_ip: text(&record.client_ip),
         endpoint: text(&record.endpoint),
-        result: audit_text(&record.result),
+        result: cut(&record.result),
         detail: serde_json::Value::Object(detail).to_string(),
     }
 }

@@ -157,6 +157,28 @@ pub async fn upsert_progress(
     Ok(())
 }
 
+/// `DELETE FROM {table} WHERE {column} IN (…)` for `ids`, 500 per statement.
+async fn delete_in<T>(
+    conn: &mut MySqlConnection,
+    table: &str,
+    column: &str,
+    ids: &[T],
+) -> Result<(), sqlx::Error>
+where
+    for<'t> &'t T: sqlx::Encode<'t, MySql> + sqlx::Type<MySql>,
+{
+    for chunk in ids.chunks(500) {
+        let mut qb = QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(id);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Deletes rows whose redb row is gone: `(table, key column, ids)`; progress rows are
 /// `(player, subject)` pairs.
 ///
@@ -168,21 +190,8 @@ pub async fn delete_missing(
     wallets: &[String],
     progress: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
-    for (table, column, ids) in [
-        ("players", "id", players),
-        ("wallets", "player_id", wallets),
-    ] {
-        for chunk in ids.chunks(500) {
-            let mut qb =
-                QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(id);
-            }
-            qb.push(")");
-            qb.build().execute(&mut *conn).await?;
-        }
-    }
+    delete_in(conn, "players", "id", players).await?;
+    delete_in(conn, "wallets", "player_id", wallets).await?;
     for (player, subject) in progress {
         sqlx::query("DELETE FROM subject_progress WHERE player_id = ? AND subject_id = ?")
             .bind(player)
@@ -690,15 +699,7 @@ pub async fn upsert_audit(
 /// The database error.
 pub async fn delete_audit(conn: &mut MySqlConnection, ids: &[u64]) -> Result<(), sqlx::Error> {
     for (_, table) in AUDIT_TABLES {
-        for chunk in ids.chunks(500) {
-            let mut qb = QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE id IN ("));
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(&mut *conn).await?;
-        }
+        delete_in(conn, table, "id", ids).await?;
     }
     Ok(())
 }
